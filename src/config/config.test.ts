@@ -1,0 +1,110 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, ENV_NAMES, parseConfig } from "./config.ts";
+
+describe("parseConfig", () => {
+  it("gives the documented defaults for an empty environment", () => {
+    const c = parseConfig({});
+    expect(c.db.url).toBeUndefined();
+    expect(c.db.dataDir).toBe("./.data");
+    expect(c.server.port).toBe(4000);
+    expect(c.server.host).toBe("0.0.0.0");
+    expect(c.sources.enabled).toEqual(["coingecko", "coinpaprika", "csv"]);
+    expect(c.sources.coingecko.plan).toBe("demo");
+    expect(c.sources.coingecko.baseUrl).toBe("https://api.coingecko.com/api/v3");
+    expect(c.sources.coinpaprika.baseUrl).toBe("https://api.coinpaprika.com/v1");
+    expect(c.sources.coingecko.maxPages).toBe(1);
+    expect(c.sources.coinpaprika.maxAssets).toBe(500);
+    expect(c.etl.batchSize).toBe(500);
+    expect(c.etl.intervalSeconds).toBe(300);
+    expect(c.live.retentionHours).toBe(24);
+    expect(c.logLevel).toBe("info");
+    expect(c.server.explorer).toBe(true);
+  });
+
+  it("reports every bad variable at once, by name", () => {
+    let error: unknown;
+    try {
+      parseConfig({
+        PORT: "eighty",
+        ETL_BATCH_SIZE: "-1",
+        LOG_LEVEL: "loud",
+        ETL_SOURCES: "coingecko,binance",
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join("\n");
+    for (const name of ["PORT", "ETL_BATCH_SIZE", "LOG_LEVEL", "ETL_SOURCES"])
+      expect(problems).toContain(name);
+    expect(problems).toContain("binance");
+  });
+
+  it("reads booleans literally: the string false is false", () => {
+    expect(parseConfig({ CHAOS_MODE: "false" }).etl.chaos.enabled).toBe(false);
+    expect(parseConfig({ CHAOS_MODE: "true" }).etl.chaos.enabled).toBe(true);
+    expect(() => parseConfig({ CHAOS_MODE: "maybe" })).toThrow(/CHAOS_MODE/);
+  });
+
+  it("treats empty strings (compose .env files) as unset", () => {
+    const c = parseConfig({ DATABASE_URL: "", PORT: "", ETL_API_KEY: "", COINGECKO_API_KEY: "" });
+    expect(c.db.url).toBeUndefined();
+    expect(c.server.port).toBe(4000);
+    expect(c.etl.apiKey).toBeUndefined();
+  });
+
+  it("keeps the fixed source order whatever order ETL_SOURCES lists, case-insensitively", () => {
+    expect(parseConfig({ ETL_SOURCES: "CSV, CoinGecko" }).sources.enabled).toEqual(["coingecko", "csv"]);
+  });
+
+  it("uses the pro host for the pro plan, and a set base URL wins over the plan", () => {
+    expect(parseConfig({ COINGECKO_API_PLAN: "pro" }).sources.coingecko.baseUrl).toBe(
+      "https://pro-api.coingecko.com/api/v3",
+    );
+    const c = parseConfig({ COINGECKO_API_PLAN: "pro", COINGECKO_BASE_URL: "http://127.0.0.1:9/api/v3/" });
+    expect(c.sources.coingecko.baseUrl).toBe("http://127.0.0.1:9/api/v3");
+    expect(c.sources.coingecko.plan).toBe("pro");
+  });
+
+  it("turns the explorer off in production unless GRAPHQL_EXPLORER=true", () => {
+    expect(parseConfig({ NODE_ENV: "production" }).server.explorer).toBe(false);
+    expect(parseConfig({ NODE_ENV: "production", GRAPHQL_EXPLORER: "true" }).server.explorer).toBe(true);
+  });
+
+  it("collects every secret for scrubbing, including the database password", () => {
+    const c = parseConfig({
+      COINGECKO_API_KEY: "CG-secret-1",
+      ETL_API_KEY: "etl-secret-2",
+      DATABASE_URL: "postgresql://u:p%40ssword@127.0.0.1:5432/db",
+    });
+    expect(c.secrets).toEqual(expect.arrayContaining(["CG-secret-1", "etl-secret-2", "p@ssword"]));
+  });
+
+  it("names every variable of the DESIGN.md contract table", () => {
+    for (const name of [
+      "DATABASE_URL",
+      "DATA_DIR",
+      "PORT",
+      "HOST",
+      "COINGECKO_API_KEY",
+      "COINGECKO_API_PLAN",
+      "COINGECKO_BASE_URL",
+      "COINPAPRIKA_BASE_URL",
+      "CSV_SOURCE_PATHS",
+      "COINGECKO_MAX_PAGES",
+      "COINPAPRIKA_MAX_ASSETS",
+      "ETL_BATCH_SIZE",
+      "ETL_SOURCES",
+      "ETL_INTERVAL_SECONDS",
+      "ETL_API_KEY",
+      "ETL_FAIL_AFTER_RECORDS",
+      "CHAOS_MODE",
+      "LOG_LEVEL",
+      "MARKET_UPDATES_RETENTION_HOURS",
+      "NODE_ENV",
+      "GRAPHQL_EXPLORER",
+    ]) {
+      expect(ENV_NAMES).toContain(name);
+    }
+  });
+});

@@ -1,0 +1,233 @@
+import { z } from "zod";
+
+/**
+ * The only reader of process.env (DESIGN.md). Every variable of the outside contract and every
+ * tunable the code reads is parsed here once; all problems are reported together.
+ */
+
+const SOURCE_NAMES = ["coingecko", "coinpaprika", "csv"] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
+
+// Compose `.env` files turn `FOO=` into an empty string: treat it as unset everywhere.
+const optionalString = z.preprocess((v) => (v === "" ? undefined : v), z.string().optional());
+
+function int(defaultValue: number, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return z.preprocess(
+    (v) => (v === "" || v === undefined ? undefined : v),
+    z.coerce.number().int().min(min).max(max).default(defaultValue),
+  );
+}
+
+function num(defaultValue: number, min = 0) {
+  return z.preprocess(
+    (v) => (v === "" || v === undefined ? undefined : v),
+    z.coerce.number().min(min).default(defaultValue),
+  );
+}
+
+// z.coerce.boolean() turns "false" into true (TOOLCHAIN.md): accept explicit spellings only.
+function bool(defaultValue: boolean) {
+  return z.preprocess(
+    (v) => (v === "" || v === undefined ? undefined : typeof v === "string" ? v.toLowerCase() : v),
+    z
+      .enum(["true", "false", "1", "0", "yes", "no"])
+      .transform((v) => v === "true" || v === "1" || v === "yes")
+      .default(defaultValue),
+  );
+}
+
+const driftPolicy = z.preprocess(
+  (v) => (v === "" || v === undefined ? undefined : String(v).toLowerCase()),
+  z.enum(["warn", "quarantine"]).default("warn"),
+);
+
+const url = z.preprocess((v) => (v === "" ? undefined : v), z.url().optional());
+
+export const envSchema = z.object({
+  DATABASE_URL: url,
+  DATA_DIR: z.preprocess((v) => (v === "" ? undefined : v), z.string().default("./.data")),
+  PORT: int(4000, 0, 65535),
+  HOST: z.preprocess((v) => (v === "" ? undefined : v), z.string().default("0.0.0.0")),
+  NODE_ENV: optionalString,
+  LOG_LEVEL: z.preprocess(
+    (v) => (v === "" || v === undefined ? undefined : v),
+    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  ),
+  GRAPHQL_EXPLORER: bool(false),
+  CORS_ORIGINS: optionalString,
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+
+  COINGECKO_API_KEY: optionalString,
+  COINGECKO_API_PLAN: z.preprocess(
+    (v) => (v === "" || v === undefined ? undefined : String(v).toLowerCase()),
+    z.enum(["demo", "pro"]).default("demo"),
+  ),
+  COINGECKO_BASE_URL: url,
+  COINGECKO_MAX_PAGES: int(1, 1, 100),
+  COINGECKO_RATE_LIMIT_PER_MINUTE: int(30, 1),
+  COINPAPRIKA_API_KEY: optionalString,
+  COINPAPRIKA_BASE_URL: url,
+  COINPAPRIKA_MAX_ASSETS: int(500, 1),
+  COINPAPRIKA_RATE_LIMIT_PER_MINUTE: int(600, 1),
+  CSV_SOURCE_PATHS: optionalString,
+
+  HTTP_TIMEOUT_MS: int(15_000, 1),
+  HTTP_MAX_ATTEMPTS: int(4, 1, 20),
+  HTTP_BACKOFF_BASE_MS: int(500, 0),
+  HTTP_BACKOFF_MAX_MS: int(30_000, 0),
+  HTTP_RETRY_AFTER_MAX_MS: int(120_000, 0),
+
+  ETL_SOURCES: optionalString,
+  ETL_BATCH_SIZE: int(500, 1, 50_000),
+  ETL_INTERVAL_SECONDS: int(300, 0),
+  ETL_API_KEY: optionalString,
+  ETL_FAIL_AFTER_RECORDS: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    z.coerce.number().int().min(0).optional(),
+  ),
+  CHAOS_MODE: bool(false),
+  CHAOS_SEED: optionalString,
+  RAW_PAYLOAD_RETENTION_DAYS: int(7, 0),
+  MARKET_UPDATES_RETENTION_HOURS: num(24, 0),
+  DRIFT_POLICY_COINGECKO: driftPolicy,
+  DRIFT_POLICY_COINPAPRIKA: driftPolicy,
+  DRIFT_POLICY_CSV: driftPolicy,
+  CONSENSUS_FRESHNESS_SECONDS: int(900, 1),
+  CONSENSUS_DEVIATION_PCT: num(5, 0),
+  RUN_COUNT_DROP_PCT: num(50, 0),
+  SUBSCRIPTION_BUFFER_SIZE: int(1000, 1),
+
+  TEST_DATABASE_URL: url,
+});
+
+export type Env = z.infer<typeof envSchema>;
+/** The names of every variable the service reads (README, .env.example and compose use these). */
+export const ENV_NAMES = Object.keys(envSchema.shape) as (keyof Env)[];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+function parseSources(raw: string | undefined, problems: string[]): SourceName[] {
+  if (raw === undefined) return [...SOURCE_NAMES];
+  const names = raw
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(SOURCE_NAMES as readonly string[]).includes(n));
+  if (unknown.length > 0) {
+    problems.push(
+      `ETL_SOURCES: unknown source(s) ${unknown.join(", ")}; expected ${SOURCE_NAMES.join(", ")}`,
+    );
+  }
+  if (names.length === 0) problems.push("ETL_SOURCES: empty list; unset it to enable every source");
+  // Fixed run order, whatever order the list was written in.
+  return SOURCE_NAMES.filter((n) => names.includes(n));
+}
+
+const list = (raw: string | undefined) =>
+  raw
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean) ?? [];
+
+/** Parses an environment into the typed config tree; throws ConfigError naming every bad variable. */
+export function parseConfig(env: Record<string, string | undefined>) {
+  const problems: string[] = [];
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join(".")}: ${issue.message}`);
+    }
+  }
+  const sources = parseSources(env.ETL_SOURCES || undefined, problems);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const d = parsed.data;
+  const production = d.NODE_ENV === "production";
+  const coingeckoHost =
+    d.COINGECKO_API_PLAN === "pro"
+      ? "https://pro-api.coingecko.com/api/v3"
+      : "https://api.coingecko.com/api/v3";
+  const http = {
+    timeoutMs: d.HTTP_TIMEOUT_MS,
+    maxAttempts: d.HTTP_MAX_ATTEMPTS,
+    backoffBaseMs: d.HTTP_BACKOFF_BASE_MS,
+    backoffMaxMs: d.HTTP_BACKOFF_MAX_MS,
+    retryAfterMaxMs: d.HTTP_RETRY_AFTER_MAX_MS,
+  };
+  return {
+    env: d.NODE_ENV ?? "development",
+    production,
+    logLevel: d.LOG_LEVEL,
+    db: { url: d.DATABASE_URL, dataDir: d.DATA_DIR },
+    server: {
+      port: d.PORT,
+      host: d.HOST,
+      explorer: !production || d.GRAPHQL_EXPLORER,
+      corsOrigins: list(d.CORS_ORIGINS),
+      shutdownTimeoutMs: d.SHUTDOWN_TIMEOUT_MS,
+    },
+    sources: {
+      enabled: sources,
+      http,
+      coingecko: {
+        apiKey: d.COINGECKO_API_KEY,
+        plan: d.COINGECKO_API_PLAN,
+        baseUrl: (d.COINGECKO_BASE_URL ?? coingeckoHost).replace(/\/+$/, ""),
+        maxPages: d.COINGECKO_MAX_PAGES,
+        ratePerMinute: d.COINGECKO_RATE_LIMIT_PER_MINUTE,
+        driftPolicy: d.DRIFT_POLICY_COINGECKO,
+      },
+      coinpaprika: {
+        apiKey: d.COINPAPRIKA_API_KEY,
+        baseUrl: (d.COINPAPRIKA_BASE_URL ?? "https://api.coinpaprika.com/v1").replace(/\/+$/, ""),
+        maxAssets: d.COINPAPRIKA_MAX_ASSETS,
+        ratePerMinute: d.COINPAPRIKA_RATE_LIMIT_PER_MINUTE,
+        driftPolicy: d.DRIFT_POLICY_COINPAPRIKA,
+      },
+      csv: {
+        paths: d.CSV_SOURCE_PATHS === undefined ? ["seeds/prices.csv"] : list(d.CSV_SOURCE_PATHS),
+        driftPolicy: d.DRIFT_POLICY_CSV,
+      },
+    },
+    etl: {
+      batchSize: d.ETL_BATCH_SIZE,
+      intervalSeconds: d.ETL_INTERVAL_SECONDS,
+      apiKey: d.ETL_API_KEY,
+      failAfterRecords: d.ETL_FAIL_AFTER_RECORDS,
+      chaos: { enabled: d.CHAOS_MODE, seed: d.CHAOS_SEED },
+      rawPayloadRetentionDays: d.RAW_PAYLOAD_RETENTION_DAYS,
+      consensusFreshnessSeconds: d.CONSENSUS_FRESHNESS_SECONDS,
+      consensusDeviationPct: d.CONSENSUS_DEVIATION_PCT,
+      runCountDropPct: d.RUN_COUNT_DROP_PCT,
+    },
+    live: {
+      retentionHours: d.MARKET_UPDATES_RETENTION_HOURS,
+      bufferSize: d.SUBSCRIPTION_BUFFER_SIZE,
+    },
+    /** Every secret value, for log and error scrubbing. */
+    secrets: [d.COINGECKO_API_KEY, d.COINPAPRIKA_API_KEY, d.ETL_API_KEY, passwordOf(d.DATABASE_URL)].filter(
+      (s): s is string => typeof s === "string" && s.length >= 4,
+    ),
+  };
+}
+
+function passwordOf(databaseUrl: string | undefined): string | undefined {
+  if (!databaseUrl) return undefined;
+  try {
+    const p = new URL(databaseUrl).password;
+    return p ? decodeURIComponent(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export type Config = ReturnType<typeof parseConfig>;
+
+/** Reads process.env (the one place that does). */
+export function loadConfig(): Config {
+  return parseConfig(process.env);
+}

@@ -1,0 +1,133 @@
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaClient } from "../generated/prisma/client.ts";
+import type { Logger } from "../logger/logger.ts";
+import { lockDataDir } from "./pglite-lock.ts";
+import type { SqlConnection, SqlRunner } from "./sql-connection.ts";
+
+export type { PrismaClient } from "../generated/prisma/client.ts";
+
+export interface Database {
+  kind: "postgres" | "pglite";
+  prisma: PrismaClient;
+  /** A dedicated connection (locks, LISTEN, migrations). Release it when done. */
+  connect(): Promise<SqlConnection>;
+  /** The driver pool (PostgreSQL only): COPY and other driver-level work. */
+  pool?: pg.Pool;
+  /** The embedded instance (PGlite only): in-process LISTEN/NOTIFY. */
+  pglite?: PGlite;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL URL; unset = embedded PGlite. */
+  url?: string | undefined;
+  /** PGlite data directory; "memory://" for an in-memory database. */
+  dataDir: string;
+  logger: Logger;
+  poolSize?: number;
+}
+
+export async function createDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? createPostgres(options.url, options) : createPglite(options.dataDir);
+}
+
+function createPostgres(url: string, options: DatabaseOptions): Database {
+  const log = options.logger.child({ module: "db" });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client killed by the server (restart, pg_terminate_backend) emits here; without a
+  // listener Node would crash the process. The pool replaces it on next checkout.
+  pool.on("error", (error) => log.warn({ err: error.message }, "idle database connection lost"));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    kind: "postgres",
+    prisma,
+    pool,
+    async connect() {
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+      let resolveClosed!: (error: Error | undefined) => void;
+      const closed = new Promise<Error | undefined>((resolve) => {
+        resolveClosed = resolve;
+      });
+      client.on("error", (error) => {
+        log.warn({ err: error.message }, "dedicated database connection lost");
+        resolveClosed(error);
+      });
+      client.on("end", () => resolveClosed(undefined));
+      await client.connect();
+      const runner: SqlRunner = {
+        query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[],
+        exec: async (sql: string) => {
+          await client.query(sql);
+        },
+      };
+      return {
+        ...runner,
+        closed,
+        async transaction(fn) {
+          await client.query("BEGIN");
+          try {
+            const result = await fn(runner);
+            await client.query("COMMIT");
+            return result;
+          } catch (error) {
+            await client.query("ROLLBACK").catch(() => undefined);
+            throw error;
+          }
+        },
+        async release() {
+          await client.end().catch(() => undefined);
+        },
+      };
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
+async function createPglite(dataDir: string): Promise<Database> {
+  const inMemory = dataDir.startsWith("memory://");
+  const unlock = inMemory ? () => undefined : lockDataDir(dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = inMemory ? new PGlite() : new PGlite(dataDir);
+    await pglite.waitReady;
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const runner = (q: Pick<PGlite, "query" | "exec">): SqlRunner => ({
+    query: async <R>(text: string, params?: unknown[]) => (await q.query<R>(text, params)).rows,
+    exec: async (sql: string) => {
+      await q.exec(sql);
+    },
+  });
+  return {
+    kind: "pglite",
+    prisma,
+    pglite,
+    async connect() {
+      return {
+        ...runner(pglite),
+        closed: new Promise<Error | undefined>(() => undefined),
+        transaction: (fn) => pglite.transaction((tx) => fn(runner(tx))),
+        async release() {},
+      };
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+      unlock();
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import { type GraphQLSchema, lexicographicSortSchema } from "graphql";
+import { builder } from "./builder.ts";
+import "./types/scalars.ts";
+import "./types/enums.ts";
+import "./types/etl-run.ts";
+
+let schema: GraphQLSchema | undefined;
+
+/** Assembles the type files into the executable schema (sorted, as printed to schema.graphql). */
+export function buildSchema(): GraphQLSchema {
+  schema ??= lexicographicSortSchema(builder.toSchema());
+  return schema;
+}

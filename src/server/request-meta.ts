@@ -1,0 +1,53 @@
+import { randomUUID } from "node:crypto";
+import type { Plugin } from "graphql-yoga";
+
+const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+interface RequestMeta {
+  id: string;
+  started: number;
+}
+
+const metaByRequest = new WeakMap<Request, RequestMeta>();
+
+/** The request id of a request: a sane inbound `x-request-id` is reused, anything else replaced. */
+export function requestIdOf(request: Request): string {
+  let meta = metaByRequest.get(request);
+  if (!meta) {
+    const inbound = request.headers.get("x-request-id");
+    meta = { id: inbound && SANE_ID.test(inbound) ? inbound : randomUUID(), started: performance.now() };
+    metaByRequest.set(request, meta);
+  }
+  return meta.id;
+}
+
+/**
+ * Every response carries `extensions.requestId` and `extensions.latencyMs` and the
+ * `x-request-id` header (DESIGN.md "GraphQL surface").
+ */
+export function useRequestMeta(): Plugin {
+  return {
+    onRequest({ request }) {
+      requestIdOf(request);
+    },
+    onResultProcess({ request, result }) {
+      const meta = metaByRequest.get(request);
+      if (!meta) return;
+      const results = Array.isArray(result) ? result : [result];
+      for (const r of results) {
+        if (r && typeof r === "object" && !(Symbol.asyncIterator in r)) {
+          const single = r as { extensions?: Record<string, unknown> };
+          single.extensions = {
+            ...single.extensions,
+            requestId: meta.id,
+            latencyMs: Math.round((performance.now() - meta.started) * 100) / 100,
+          };
+        }
+      }
+    },
+    onResponse({ request, response }) {
+      const meta = metaByRequest.get(request);
+      if (meta) response.headers.set("x-request-id", meta.id);
+    },
+  };
+}

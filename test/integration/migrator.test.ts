@@ -1,0 +1,110 @@
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createDatabase } from "../../src/db/database.ts";
+import { DEFAULT_MIGRATIONS_DIR, MigrationError, migrate } from "../../src/db/migrator.ts";
+import { createEmptyPostgresDatabase, postgresAdminUrl, quietLogger } from "../support/databases.ts";
+
+const migrationCount = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true }).filter((d) =>
+  d.isDirectory(),
+).length;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+async function emptyPostgres() {
+  const { url, drop } = await createEmptyPostgresDatabase();
+  cleanups.push(drop);
+  return url;
+}
+
+async function open(url: string) {
+  const db = await createDatabase({ url, dataDir: "unused", logger: quietLogger });
+  cleanups.push(() => db.close());
+  return db;
+}
+
+async function finishedRows(db: Awaited<ReturnType<typeof open>>) {
+  const conn = await db.connect();
+  try {
+    return await conn.query<{ migration_name: string; checksum: string; applied_steps_count: number }>(
+      `SELECT migration_name, checksum, applied_steps_count FROM "_prisma_migrations" WHERE finished_at IS NOT NULL`,
+    );
+  } finally {
+    await conn.release();
+  }
+}
+
+describe.skipIf(!postgresAdminUrl)("migrator on PostgreSQL", () => {
+  it("applies every migration once, records it like Prisma, and is a no-op when re-run", async () => {
+    const db = await open(await emptyPostgres());
+    const first = await migrate(db, quietLogger);
+    expect(first.applied).toHaveLength(migrationCount);
+    const rows = await finishedRows(db);
+    expect(rows).toHaveLength(migrationCount);
+    for (const r of rows) {
+      expect(r.checksum).toMatch(/^[0-9a-f]{64}$/);
+      expect(r.applied_steps_count).toBe(1);
+    }
+    const second = await migrate(db, quietLogger);
+    expect(second.applied).toEqual([]);
+    expect(await finishedRows(db)).toHaveLength(migrationCount);
+  });
+
+  it("applies each migration once when two migrators start at the same time", async () => {
+    const url = await emptyPostgres();
+    const [a, b] = [await open(url), await open(url)];
+    const results = await Promise.all([migrate(a, quietLogger), migrate(b, quietLogger)]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, migrationCount]);
+    expect(await finishedRows(a)).toHaveLength(migrationCount);
+  });
+
+  it("refuses with a clear error when an applied migration's file was changed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "coinflow-migrations-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    cpSync(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+    const db = await open(await emptyPostgres());
+    await migrate(db, quietLogger, dir);
+    const first = readdirSync(dir).filter((n) => !n.endsWith(".toml"))[0]!;
+    writeFileSync(join(dir, first, "migration.sql"), "-- tampered\nSELECT 1;\n");
+    const error = await migrate(db, quietLogger, dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as Error).message).toContain(first);
+    expect((error as Error).message).toMatch(/modified after it was applied/);
+  });
+
+  it("rolls back a failing migration entirely and records nothing for it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "coinflow-migrations-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    cpSync(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+    const broken = join(dir, "99990101000000_broken");
+    cpSync(join(dir, readdirSync(dir).filter((n) => !n.endsWith(".toml"))[0]!), broken, { recursive: true });
+    writeFileSync(
+      join(broken, "migration.sql"),
+      'CREATE TABLE "half_done" (id int);\nSELECT no_such_function();\n',
+    );
+    const db = await open(await emptyPostgres());
+    await expect(migrate(db, quietLogger, dir)).rejects.toThrow(/no_such_function/);
+    const rows = await finishedRows(db);
+    expect(rows.map((r) => r.migration_name)).not.toContain("99990101000000_broken");
+    const conn = await db.connect();
+    const tables = await conn.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'`);
+    await conn.release();
+    expect(tables).toHaveLength(0);
+  });
+});
+
+describe("migrator on PGlite", () => {
+  it("migrates an empty embedded database, then re-runs as a no-op", async () => {
+    const root = mkdtempSync(join(tmpdir(), "coinflow-pglite-mig-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const db = await createDatabase({ dataDir: join(root, "data"), logger: quietLogger });
+    cleanups.push(() => db.close());
+    expect((await migrate(db, quietLogger)).applied).toHaveLength(migrationCount);
+    expect((await migrate(db, quietLogger)).applied).toEqual([]);
+    expect(await finishedRows(db)).toHaveLength(migrationCount);
+  });
+});

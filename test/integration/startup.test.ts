@@ -1,0 +1,83 @@
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_MIGRATIONS_DIR } from "../../src/db/migrator.ts";
+import { createEmptyPostgresDatabase, postgresAdminUrl } from "../support/databases.ts";
+import { spawnService } from "../support/spawn-service.ts";
+
+const migrationCount = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true }).filter((d) =>
+  d.isDirectory(),
+).length;
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+async function graphqlTypename(base: string) {
+  const res = await fetch(`${base}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: "{ __typename }" }),
+  });
+  return (await res.json()).data;
+}
+
+describe("npm start (tsx src/main.ts serve) as a real process", () => {
+  it("runs on embedded PGlite with no configuration, and restarts without re-applying migrations", async () => {
+    const root = mkdtempSync(join(tmpdir(), "coinflow-start-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const env = { DATA_DIR: join(root, "data") };
+    const first = await spawnService(env);
+    cleanups.push(() => first.stop());
+    expect((await fetch(`${first.url}/health`)).status).toBe(200);
+    expect(await graphqlTypename(first.url)).toEqual({ __typename: "Query" });
+    expect(first.output()).toContain('"msg":"migration applied"');
+    expect(await first.stop()).toBe(0);
+
+    const second = await spawnService(env);
+    cleanups.push(() => second.stop());
+    expect((await fetch(`${second.url}/health`)).status).toBe(200);
+    expect(second.output()).not.toContain('"msg":"migration applied"');
+    expect(await second.stop()).toBe(0);
+  });
+
+  it("refuses a second process on the same embedded data directory with a clear message", async () => {
+    const root = mkdtempSync(join(tmpdir(), "coinflow-start-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const env = { DATA_DIR: join(root, "data") };
+    const first = await spawnService(env);
+    cleanups.push(() => first.stop());
+    const error = await spawnService(env).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/in use by process \d+.*triggerEtl.*DATABASE_URL/s);
+  });
+
+  it.skipIf(!postgresAdminUrl)(
+    "creates the tables in an empty PostgreSQL database with one finished _prisma_migrations row per folder",
+    async () => {
+      const { url, drop } = await createEmptyPostgresDatabase();
+      cleanups.push(drop);
+      const service = await spawnService({ DATABASE_URL: url });
+      cleanups.push(() => service.stop());
+      expect((await fetch(`${service.url}/health`)).status).toBe(200);
+      expect(await service.stop()).toBe(0);
+      const again = await spawnService({ DATABASE_URL: url });
+      cleanups.push(() => again.stop());
+      expect(await again.stop()).toBe(0);
+
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      const { rows } = await client.query(
+        `SELECT count(*)::int AS n FROM "_prisma_migrations" WHERE finished_at IS NOT NULL`,
+      );
+      const tables = await client.query(
+        `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`,
+      );
+      await client.end();
+      expect(rows[0].n).toBe(migrationCount);
+      expect(tables.rows[0].n).toBeGreaterThan(10);
+    },
+  );
+});

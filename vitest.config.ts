@@ -1,0 +1,36 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  resolve: {
+    // graphql 16 has no "exports" map: Node loads index.js (CJS) for Pothos and yoga, while Vite
+    // would pick the "module" entry (index.mjs) for our sources: two copies of graphql. One.
+    alias: [{ find: /^graphql$/, replacement: "graphql/index.js" }],
+  },
+  test: {
+    // Two projects: unit tests beside the pure logic they test, integration tests under test/
+    // (real PostgreSQL and embedded PGlite, real HTTP servers on 127.0.0.1).
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["src/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/support/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          pool: "forks",
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
