@@ -8,7 +8,7 @@ const envExample = readFileSync(".env.example", "utf8");
 describe("configuration docs", () => {
   it("README's configuration table lists exactly the variables the config schema reads", () => {
     const section = readme.split("## Configuration")[1]?.split("\n## ")[0] ?? "";
-    const names = [...section.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
+    const names = [...section.matchAll(/^\|\s*`([A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1]);
     expect(names.sort()).toEqual([...ENV_NAMES].sort());
   });
 
