@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { HttpClient } from "./http-client.ts";
 import { firstIssue, lenientNumber, positiveOrNull } from "./lenient-number.ts";
-import type { MarketSource, ParsedItem, SourceStream } from "./record.ts";
 import { parseJsonArray } from "./parse-json-array.ts";
+import type { MarketSource, ParsedItem, SourceStream } from "./record.ts";
 
 export const COINGECKO_PAGE_SIZE = 250;
 

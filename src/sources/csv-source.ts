@@ -31,7 +31,14 @@ export function baseSymbol(raw: string): string {
 export function parsePathSpec(spec: string): { path: string; symbol: string | null } {
   const hash = spec.lastIndexOf("#");
   if (hash <= 0) return { path: spec, symbol: null };
-  return { path: spec.slice(0, hash), symbol: spec.slice(hash + 1).trim().toUpperCase() || null };
+  return {
+    path: spec.slice(0, hash),
+    symbol:
+      spec
+        .slice(hash + 1)
+        .trim()
+        .toUpperCase() || null,
+  };
 }
 
 async function readPayload(path: string, archiveMaxBytes: number): Promise<FetchedPayload> {
@@ -67,7 +74,9 @@ async function readHeader(path: string): Promise<string[]> {
 
 async function* rows(path: string): AsyncGenerator<string[]> {
   const parser = Papa.parse(Papa.NODE_STREAM_INPUT, { header: false });
-  createReadStream(path).on("error", (e) => parser.destroy(e)).pipe(parser);
+  createReadStream(path)
+    .on("error", (e) => parser.destroy(e))
+    .pipe(parser);
   for await (const row of parser) yield row as string[];
 }
 
@@ -100,7 +109,17 @@ function toItem(row: string[], position: number, line: number, ctx: FileContext)
   if (ctx.columns.price === undefined) return reject("no price column (price, price_usd, close, …)");
 
   const amounts: Partial<Record<CsvField, number | null>> = {};
-  for (const field of ["price", "marketCap", "volume", "change24hPct", "rank", "open", "high", "low", "close"] as const) {
+  for (const field of [
+    "price",
+    "marketCap",
+    "volume",
+    "change24hPct",
+    "rank",
+    "open",
+    "high",
+    "low",
+    "close",
+  ] as const) {
     const value = cell(row, ctx, field);
     if (value === undefined) continue;
     const result = parseAmount(value);
@@ -126,11 +145,14 @@ function toItem(row: string[], position: number, line: number, ctx: FileContext)
 
   const rawSymbol = cell(row, ctx, "symbol") || ctx.symbolOverride;
   const symbol = rawSymbol ? baseSymbol(rawSymbol) : null;
-  if (symbol !== null && !SYMBOL_SHAPE.test(symbol)) return reject(`symbol: invalid ${JSON.stringify(rawSymbol)}`);
+  if (symbol !== null && !SYMBOL_SHAPE.test(symbol))
+    return reject(`symbol: invalid ${JSON.stringify(rawSymbol)}`);
   const id = cell(row, ctx, "id") || null;
   const sourceAssetId = id ?? symbol;
   if (!sourceAssetId) {
-    return reject("no symbol or id: add a symbol column, or name the file's asset with CSV_SOURCE_PATHS=path#SYMBOL");
+    return reject(
+      "no symbol or id: add a symbol column, or name the file's asset with CSV_SOURCE_PATHS=path#SYMBOL",
+    );
   }
   const rank = amounts.rank ?? null;
   const record: NormalizedRecord = {
@@ -200,28 +222,30 @@ export function createCsvSource(options: CsvSourceOptions): MarketSource {
               if ("format" in detected) dateFormat = detected.format;
               else dateError = detected.error;
             }
-            const ctx: FileContext = { path, headers, columns, dateFormat, dateError, symbolOverride: symbol, fileTime };
+            const ctx: FileContext = {
+              path,
+              headers,
+              columns,
+              dateFormat,
+              dateError,
+              symbolOverride: symbol,
+              fileTime,
+            };
             let position = 0;
             let line = 1;
             let chunk: ParsedItem[] = [];
-            const take = (row: string[]) => {
+            async function* all() {
+              yield* sample;
+              if (!done) yield* it;
+            }
+            for await (const row of all()) {
               line++;
-              if (row.length === 1 && row[0]!.trim() === "") return; // blank line: not data
+              if (row.length === 1 && row[0]!.trim() === "") continue; // blank line: not data
               chunk.push(toItem(row, position++, line, ctx));
-            };
-            for (const row of sample) take(row);
-            while (!done) {
               if (chunk.length >= chunkSize) {
                 yield chunk;
                 chunk = [];
               }
-              const next = await it.next();
-              if (next.done) break;
-              take(next.value);
-            }
-            while (chunk.length > chunkSize) {
-              yield chunk.slice(0, chunkSize);
-              chunk = chunk.slice(chunkSize);
             }
             if (chunk.length > 0) yield chunk;
           },

@@ -57,10 +57,16 @@ export type HttpClient = ReturnType<typeof createHttpClient>;
 export function createHttpClient(options: HttpClientOptions) {
   const secret = new Set((options.secretHeaders ?? []).map((h) => h.toLowerCase()));
   const archivedHeaders = Object.fromEntries(
-    Object.entries(options.headers ?? {}).map(([k, v]) => [k, secret.has(k.toLowerCase()) ? "[REDACTED]" : v]),
+    Object.entries(options.headers ?? {}).map(([k, v]) => [
+      k,
+      secret.has(k.toLowerCase()) ? "[REDACTED]" : v,
+    ]),
   );
 
-  return async function get(url: string, signal?: AbortSignal): Promise<FetchedPayload & { attempts: number }> {
+  return async function get(
+    url: string,
+    signal?: AbortSignal,
+  ): Promise<FetchedPayload & { attempts: number }> {
     const safeUrl = redactUrl(url);
     let lastError: UpstreamError | undefined;
     for (let attempt = 1; attempt <= options.maxAttempts; attempt++) {
@@ -92,7 +98,14 @@ export function createHttpClient(options: HttpClientOptions) {
         }
         reason = describeBody(body);
         if (!RETRYABLE_STATUS(status)) {
-          throw new UpstreamError({ source: options.source, kind: "permanent", message: reason, url: safeUrl, status, attempts: attempt });
+          throw new UpstreamError({
+            source: options.source,
+            kind: "permanent",
+            message: reason,
+            url: safeUrl,
+            status,
+            attempts: attempt,
+          });
         }
         retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
       } catch (error) {
@@ -103,7 +116,14 @@ export function createHttpClient(options: HttpClientOptions) {
             ? `timed out after ${options.timeoutMs} ms`
             : `network error: ${networkReason(error)}`;
       }
-      lastError = new UpstreamError({ source: options.source, kind: "transient", message: reason, url: safeUrl, status, attempts: attempt });
+      lastError = new UpstreamError({
+        source: options.source,
+        kind: "transient",
+        message: reason,
+        url: safeUrl,
+        status,
+        attempts: attempt,
+      });
       if (attempt === options.maxAttempts) break;
       const delayMs =
         retryAfterMs !== null

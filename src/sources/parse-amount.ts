@@ -17,7 +17,11 @@ export function parseAmount(input: unknown): AmountResult {
   if (typeof input !== "string") return { error: `not a number: ${JSON.stringify(input)}` };
   let s = input.trim();
   if (NULL_MARKERS.has(s.toLowerCase())) return { value: null };
-  s = s.replace(/^\$|\$$/g, "").replace(/\s*(usd|us\$)$/i, "").replace(/^usd\s*/i, "").replace(/%$/, "");
+  s = s
+    .replace(/^\$|\$$/g, "")
+    .replace(/\s*(usd|us\$)$/i, "")
+    .replace(/^usd\s*/i, "")
+    .replace(/%$/, "");
   s = s.replace(/^\$/, "").trim();
   // Thousands separators: only in the 1,234,567.89 form, so "1,5" is not silently read as 15.
   if (/^[+-]?\d{1,3}(,\d{3})+(\.\d+)?([KMBT])?$/i.test(s)) s = s.replace(/,/g, "");

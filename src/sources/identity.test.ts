@@ -1,0 +1,162 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { normalizeCoinGeckoItem } from "./coingecko.ts";
+import { normalizeCoinPaprikaTicker } from "./coinpaprika.ts";
+import { createIdentityResolver, type IdentityDecision } from "./identity.ts";
+import type { NormalizedRecord, ParsedItem } from "./record.ts";
+
+const fixture = (path: string) => JSON.parse(readFileSync(`test/fixtures/${path}`, "utf8"));
+const records = (items: ParsedItem[]) =>
+  items.filter((i): i is Extract<ParsedItem, { ok: true }> => i.ok).map((i) => i.record);
+
+const coingecko250 = records(
+  (fixture("real/coingecko_coins_markets__0mppula__CoinCaps.json") as unknown[]).map((raw, i) =>
+    normalizeCoinGeckoItem(raw, i, `item ${i}`),
+  ),
+);
+const paprikaAll = fixture("real/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json") as {
+  rank: number;
+}[];
+const paprika500 = records(
+  [...paprikaAll]
+    .sort((a, b) => a.rank - b.rank)
+    .slice(0, 500)
+    .map((raw, i) => normalizeCoinPaprikaTicker(raw, i, `ticker ${i}`)),
+);
+
+/** Resolves records in order the way the pipeline does, creating assets and mappings as it goes. */
+function resolveAll(...batches: NormalizedRecord[][]) {
+  const resolver = createIdentityResolver({ assets: [], mappings: [] });
+  let nextId = 1;
+  const assetOf = new Map<string, number>();
+  const decisions: { record: NormalizedRecord; decision: IdentityDecision }[] = [];
+  for (const record of batches.flat()) {
+    const decision = resolver.resolve(record);
+    decisions.push({ record, decision });
+    if (decision.kind === "reject") continue;
+    let assetId: number;
+    if (decision.kind === "new") {
+      assetId = nextId++;
+      resolver.addAsset({ id: assetId, ...decision.asset });
+    } else {
+      assetId = decision.assetId;
+    }
+    if (decision.kind !== "existing") {
+      resolver.addMapping({ assetId, source: record.source, sourceAssetId: record.sourceAssetId });
+    }
+    assetOf.set(`${record.source}:${record.sourceAssetId}`, assetId);
+  }
+  return { assetOf, decisions };
+}
+
+describe("identity resolution on the real CoinGecko top-250 and CoinPaprika top-500", () => {
+  const { assetOf, decisions } = resolveAll(coingecko250, paprika500);
+  const expected = fixture("identity/coingecko-coinpaprika-top100.json").pairs as {
+    coingecko: string;
+    coinpaprika: string | null;
+  }[];
+
+  it("maps the top 100 CoinGecko coins to the right CoinPaprika ids (at least 98 %)", () => {
+    const paprikaOfAsset = new Map<number, string>();
+    for (const [k, id] of assetOf) if (k.startsWith("COINPAPRIKA:")) paprikaOfAsset.set(id, k.slice(12));
+    let right = 0;
+    const wrong: string[] = [];
+    for (const pair of expected) {
+      const got = paprikaOfAsset.get(assetOf.get(`COINGECKO:${pair.coingecko}`)!) ?? null;
+      if (got === pair.coinpaprika) right++;
+      else wrong.push(`${pair.coingecko}: expected ${pair.coinpaprika}, got ${got}`);
+    }
+    expect(right / expected.length, wrong.join("\n")).toBeGreaterThanOrEqual(0.98);
+  });
+
+  it.each([
+    ["bitcoin", "btc-bitcoin"],
+    ["binancecoin", "bnb-binance-coin"],
+    ["staked-ether", "steth-lido-staked-ether"],
+    ["matic-network", "matic-polygon"],
+    ["avalanche-2", "avax-avalanche"],
+    ["ripple", "xrp-xrp"],
+    ["usd-coin", "usdc-usd-coin"],
+    ["tron", "trx-tron"],
+  ])("joins %s with %s", (cg, cp) => {
+    expect(assetOf.get(`COINGECKO:${cg}`)).toBeDefined();
+    expect(assetOf.get(`COINPAPRIKA:${cp}`)).toBe(assetOf.get(`COINGECKO:${cg}`));
+  });
+
+  it("never merges two CoinPaprika coins that share a symbol (HEX, IQ, …)", () => {
+    const bySymbol = new Map<string, Set<string>>();
+    for (const r of paprika500) {
+      const ids = bySymbol.get(r.symbol!) ?? new Set();
+      ids.add(r.sourceAssetId);
+      bySymbol.set(r.symbol!, ids);
+    }
+    const shared = [...bySymbol].filter(([, ids]) => ids.size > 1);
+    expect(shared.length).toBeGreaterThan(0);
+    for (const [, ids] of shared) {
+      const assets = [...ids].map((id) => assetOf.get(`COINPAPRIKA:${id}`));
+      expect(new Set(assets).size).toBe(ids.size);
+    }
+  });
+
+  it("gives every decision a reason and a confidence in 0..1", () => {
+    for (const { decision } of decisions) {
+      expect(decision.reason.length).toBeGreaterThan(0);
+      if (decision.kind !== "reject") {
+        expect(decision.confidence).toBeGreaterThan(0);
+        expect(decision.confidence).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+});
+
+describe("identity resolution on the 2025 CoinGecko page with symbol collisions", () => {
+  const page = records(
+    (fixture("peers/Namithlj__kasparro-backend__dev.db.raw_data.coingecko_markets.json") as unknown[]).map(
+      (raw, i) => normalizeCoinGeckoItem(raw, i, `item ${i}`),
+    ),
+  );
+  const { assetOf } = resolveAll(page);
+
+  it.each(["SOL", "WETH", "USDC"])("keeps the two CoinGecko coins with symbol %s apart", (symbol) => {
+    const ids = page.filter((r) => r.symbol === symbol).map((r) => r.sourceAssetId);
+    expect(ids).toHaveLength(2);
+    expect(assetOf.get(`COINGECKO:${ids[0]}`)).not.toBe(assetOf.get(`COINGECKO:${ids[1]}`));
+  });
+});
+
+describe("identity resolution for CSV rows", () => {
+  const base = coingecko250.slice(0, 20);
+  const csv = (over: Partial<NormalizedRecord>): NormalizedRecord => ({
+    ...base[0]!,
+    source: "CSV",
+    name: null,
+    rank: null,
+    location: "x.csv:2",
+    ...over,
+  });
+
+  it("uses an id column equal to a CoinGecko id", () => {
+    const { assetOf, decisions } = resolveAll(base, [csv({ sourceAssetId: "ethereum", symbol: "ETH" })]);
+    expect(decisions.at(-1)?.decision).toMatchObject({ kind: "join", matchedBy: "id-column" });
+    expect(assetOf.get("CSV:ethereum")).toBe(assetOf.get("COINGECKO:ethereum"));
+  });
+
+  it("joins a symbol-only row to the top-ranked asset with that symbol, less sure when the price is far", () => {
+    const near = resolveAll(base, [csv({ sourceAssetId: "BTC", symbol: "BTC", priceUsd: 26_800 })]);
+    expect(near.decisions.at(-1)?.decision).toMatchObject({
+      kind: "join",
+      matchedBy: "symbol",
+      confidence: 0.9,
+    });
+  });
+
+  it("rejects a row with an unknown id and no symbol", () => {
+    const { decisions } = resolveAll([csv({ sourceAssetId: "csv_1", symbol: null })]);
+    expect(decisions[0]?.decision).toMatchObject({ kind: "reject" });
+  });
+
+  it("creates a new asset for a symbol nobody knows", () => {
+    const { decisions } = resolveAll(base, [csv({ sourceAssetId: "MCOIN", symbol: "MCOIN" })]);
+    expect(decisions.at(-1)?.decision).toMatchObject({ kind: "new", asset: { symbol: "MCOIN" } });
+  });
+});
