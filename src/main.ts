@@ -1,51 +1,139 @@
+import pino from "pino";
 import { type Config, ConfigError, loadConfig } from "./config/config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
 import { retryWithBackoff } from "./db/startup-retry.ts";
 import { buildSchema } from "./graphql/schema.ts";
 import { createLogger, type Logger } from "./logger/logger.ts";
+import { createMetrics, type Metrics } from "./metrics/metrics.ts";
+import { type EtlArgs, formatRunJson, parseEtlArgs } from "./pipeline/etl-cli.ts";
+import { createEtlRunner } from "./pipeline/etl-runner.ts";
+import { createEventBus } from "./pipeline/events.ts";
+import { createFailureInjector } from "./pipeline/failure-injection.ts";
+import { createScheduler } from "./pipeline/scheduler.ts";
 import { createServer } from "./server/server.ts";
+import { createSources } from "./sources/create-sources.ts";
 
 /**
  * The composition root: the only file that wires modules together.
  *   tsx src/main.ts serve     HTTP + WebSocket server and the schedule (npm start)
+ *   tsx src/main.ts etl       one ETL run (npm run etl)
  *   tsx src/main.ts migrate   apply pending migrations (npm run db:migrate)
  */
-async function main(command: string) {
+const COMMANDS = ["serve", "etl", "migrate"] as const;
+type Command = (typeof COMMANDS)[number];
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+async function main(command: Command, argv: string[]) {
   let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
+    if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
-  const logger = createLogger({ level: config.logLevel, secrets: config.secrets });
-  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));
+  let etlArgs: EtlArgs = { json: false };
+  if (command === "etl") {
+    try {
+      etlArgs = parseEtlArgs(argv);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  }
+  // With --json, stdout carries only the result line; logs go to stderr.
+  const logger = createLogger({
+    level: config.logLevel,
+    secrets: config.secrets,
+    destination: etlArgs.json ? pino.destination({ dest: 2, sync: true }) : undefined,
+  });
+  process.on("unhandledRejection", (reason) => logger.error({ err: String(reason) }, "unhandled rejection"));
 
-  const db = await openDatabase(config, logger);
+  let db: Database;
+  try {
+    db = await openDatabase(config, logger);
+  } catch (error) {
+    if (etlArgs.json) process.stdout.write(`${formatRunJson({ error: (error as Error).message })}\n`);
+    fail(`cannot open the database: ${(error as Error).message}`, 1);
+  }
   if (command === "migrate") {
     await db.close();
     return;
   }
+
+  const metrics = createMetrics({ defaults: command === "serve" });
+  const bus = createEventBus((error) => logger.error({ err: String(error) }, "event listener failed"));
+  const runner = createEtlRunner({
+    db,
+    sources: createSources(config.sources, { onRetry: (e) => countRetry(metrics, e.source, e.status) }),
+    logger,
+    bus,
+    metrics,
+    injector: createFailureInjector({
+      failAfterRecords: config.etl.failAfterRecords,
+      chaos: config.etl.chaos,
+    }),
+    batchSize: config.etl.batchSize,
+    driftPolicies: {
+      COINGECKO: config.sources.coingecko.driftPolicy,
+      COINPAPRIKA: config.sources.coinpaprika.driftPolicy,
+      CSV: config.sources.csv.driftPolicy,
+    },
+    checks: {
+      freshnessMs: config.etl.consensusFreshnessSeconds * 1000,
+      deviationPct: config.etl.consensusDeviationPct,
+      countDropPct: config.etl.runCountDropPct,
+    },
+  });
+
+  if (command === "etl") {
+    if (etlArgs.resetDrift) {
+      await db.prisma.driftBaseline.deleteMany({ where: { source: etlArgs.resetDrift } });
+      logger.info(
+        { source: etlArgs.resetDrift },
+        "drift baseline reset; the next successful run sets a new one",
+      );
+    }
+    const interrupt = (signal: string) => void runner.stop(`interrupted by ${signal}`);
+    process.once("SIGINT", () => interrupt("SIGINT"));
+    process.once("SIGTERM", () => interrupt("SIGTERM"));
+    let code = 1;
+    try {
+      const summary = await runner.run({ trigger: "CLI", sources: etlArgs.sources });
+      if (etlArgs.json) process.stdout.write(`${formatRunJson(summary)}\n`);
+      code = summary.status === "FAILED" ? 1 : 0;
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, "run could not complete");
+      if (etlArgs.json) process.stdout.write(`${formatRunJson({ error: (error as Error).message })}\n`);
+    }
+    await db.close();
+    process.exit(code);
+  }
+
   const server = createServer({
     schema: buildSchema(),
     db,
     logger,
+    metrics,
     port: config.server.port,
     host: config.server.host,
     explorer: config.server.explorer,
     shutdownTimeoutMs: config.server.shutdownTimeoutMs,
   });
   await server.start();
+  const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
+  scheduler.start();
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
+    scheduler.stop();
+    await runner.stop(`interrupted by ${signal}`);
     await server.stop();
     await db.close();
     logger.info("stopped");
@@ -55,25 +143,35 @@ async function main(command: string) {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
+function countRetry(metrics: Metrics, source: string, status: number | null) {
+  metrics.upstreamRetries.inc({ source, status: String(status ?? 0) });
+  if (status === 429) metrics.upstreamRateLimited.inc({ source });
+}
+
 /** Opens and migrates the database, retrying with backoff while PostgreSQL is unreachable. */
 async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   const log = logger.child({ module: "startup" });
   log.info({ database: config.db.url ? "postgres" : `pglite:${config.db.dataDir}` }, "opening database");
   const db = await createDatabase({ url: config.db.url, dataDir: config.db.dataDir, logger });
-  await retryWithBackoff(() => migrate(db, logger), {
-    attempts: config.db.url ? 10 : 1,
-    onRetry: (error, attempt, delayMs) =>
-      log.error({ err: error.message, attempt, retryInMs: delayMs }, "database unreachable, retrying"),
-  });
+  try {
+    await retryWithBackoff(() => migrate(db, logger), {
+      attempts: config.db.url ? 8 : 1,
+      onRetry: (error, attempt, delayMs) =>
+        log.error(
+          { err: error.message || String(error), attempt, retryInMs: delayMs },
+          "database unreachable, retrying",
+        ),
+    });
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
+  }
   return db;
 }
 
-const command = process.argv[2] ?? "serve";
-if (!["serve", "migrate"].includes(command)) {
-  process.stderr.write(`unknown command "${command}"; expected serve or migrate\n`);
-  process.exit(2);
-}
-main(command).catch((error) => {
+const command = (process.argv[2] ?? "serve") as Command;
+if (!COMMANDS.includes(command)) fail(`unknown command "${command}"; expected ${COMMANDS.join(", ")}`);
+main(command, process.argv.slice(3)).catch((error) => {
   process.stderr.write(`fatal: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

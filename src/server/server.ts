@@ -5,6 +5,7 @@ import { createYoga } from "graphql-yoga";
 import type { Database } from "../db/database.ts";
 import type { GraphQLContext } from "../graphql/context.ts";
 import type { Logger } from "../logger/logger.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { checkHealth } from "./health.ts";
 import { requestIdOf, useRequestMeta } from "./request-meta.ts";
 
@@ -12,6 +13,7 @@ export interface ServerOptions {
   schema: GraphQLSchema;
   db: Database;
   logger: Logger;
+  metrics?: Metrics;
   port: number;
   host: string;
   explorer: boolean;
@@ -53,6 +55,12 @@ export function createServer(options: ServerOptions) {
         "cache-control": "no-store",
       });
       res.end(req.method === "HEAD" ? undefined : JSON.stringify(report));
+      return;
+    }
+    if (path === "/metrics" && req.method === "GET" && options.metrics) {
+      const { registry } = options.metrics;
+      res.writeHead(200, { "content-type": registry.contentType });
+      res.end(await registry.metrics());
       return;
     }
     await yoga.requestListener(req, res);

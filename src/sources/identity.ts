@@ -258,7 +258,10 @@ export function createIdentityResolver(
     };
   }
 
-  return { resolve, addAsset, addMapping };
+  const hasMapping = (assetId: number, source: SourceId) =>
+    (mappingsByAsset.get(assetId) ?? []).some((m) => m.source === source);
+
+  return { resolve, addAsset, addMapping, hasMapping };
 }
 
 export type IdentityResolver = ReturnType<typeof createIdentityResolver>;

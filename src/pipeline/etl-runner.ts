@@ -1,0 +1,314 @@
+import { hostname } from "node:os";
+import type { Database } from "../db/database.ts";
+import type { EtlRun, RunTrigger } from "../generated/prisma/client.ts";
+import type { Logger } from "../logger/logger.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { MarketSource, SourceId } from "../sources/record.ts";
+import type { EventBus } from "./events.ts";
+import type { FailureInjector } from "./failure-injection.ts";
+import { recordRunAnomalies } from "./run-checks.ts";
+import { tryRunLock } from "./run-lock.ts";
+import { runSource, SourceCrash, type SourceRunResult } from "./source-runner.ts";
+
+export const SOURCE_ORDER: readonly SourceId[] = ["COINGECKO", "COINPAPRIKA", "CSV"];
+
+export interface EtlRunnerDeps {
+  db: Database;
+  sources: ReadonlyMap<SourceId, MarketSource>;
+  logger: Logger;
+  bus: EventBus;
+  metrics: Metrics;
+  injector: FailureInjector;
+  batchSize: number;
+  driftPolicies: Record<SourceId, "warn" | "quarantine">;
+  checks: { freshnessMs: number; deviationPct: number; countDropPct: number };
+}
+
+export interface StartOptions {
+  trigger: RunTrigger;
+  /** Defaults to every configured source. */
+  sources?: SourceId[];
+  idempotencyKey?: string;
+  /** Scheduled runs: the slot ⌊now / interval⌋; a slot that already has a run is skipped. */
+  scheduleSlot?: bigint;
+}
+
+export interface SourceSummary {
+  source: SourceId;
+  status: "SUCCEEDED" | "FAILED";
+  fetched: number;
+  written: number;
+  unchanged: number;
+  rejected: number;
+  quarantined: number;
+  error: string | null;
+}
+
+export interface RunSummary {
+  runId: number;
+  status: "SUCCEEDED" | "PARTIAL" | "FAILED";
+  durationMs: number;
+  error: string | null;
+  alreadyRunning: boolean;
+  sources: SourceSummary[];
+}
+
+export interface StartResult {
+  run: EtlRun;
+  alreadyRunning: boolean;
+  /** True when a scheduled slot already had its run and nothing was started. */
+  skipped: boolean;
+  done: Promise<RunSummary>;
+}
+
+export class RunLockBusyError extends Error {
+  constructor() {
+    super("another process holds the ETL run lock but no running run is recorded yet; try again");
+    this.name = "RunLockBusyError";
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs ETL: one run at a time across processes (advisory lock on PostgreSQL, in-process on
+ * PGlite). A run left RUNNING by a dead process is marked FAILED (abandoned) by the next one.
+ */
+export function createEtlRunner(deps: EtlRunnerDeps) {
+  const { db, bus, metrics } = deps;
+  const prisma = db.prisma;
+  const log = deps.logger.child({ module: "etl" });
+  const owner = `${hostname()}:${process.pid}`;
+  let active: { runId: number; done: Promise<RunSummary>; abort: AbortController } | null = null;
+
+  async function summaryOf(runId: number, alreadyRunning: boolean): Promise<RunSummary> {
+    const run = await prisma.etlRun.findUniqueOrThrow({
+      where: { id: runId },
+      include: { sources: { orderBy: { id: "asc" } } },
+    });
+    return {
+      runId: run.id,
+      status: run.status === "RUNNING" ? "FAILED" : run.status,
+      durationMs: run.durationMs ?? 0,
+      error: run.error,
+      alreadyRunning,
+      sources: run.sources.map((s) => ({
+        source: s.source,
+        status: s.status === "SUCCEEDED" ? "SUCCEEDED" : "FAILED",
+        fetched: s.fetched,
+        written: s.written,
+        unchanged: s.unchanged,
+        rejected: s.rejected,
+        quarantined: s.quarantined,
+        error: s.error,
+      })),
+    };
+  }
+
+  /** Waits for a run (of this or another process) to leave RUNNING. */
+  async function waitFor(runId: number, alreadyRunning: boolean): Promise<RunSummary> {
+    if (active?.runId === runId) {
+      const summary = await active.done;
+      return { ...summary, alreadyRunning };
+    }
+    for (;;) {
+      const run = await prisma.etlRun.findUnique({ where: { id: runId }, select: { status: true } });
+      if (!run || run.status !== "RUNNING") return summaryOf(runId, alreadyRunning);
+      await sleep(250);
+    }
+  }
+
+  async function start(options: StartOptions): Promise<StartResult> {
+    if (options.idempotencyKey) {
+      const existing = await prisma.etlRun.findUnique({ where: { idempotencyKey: options.idempotencyKey } });
+      if (existing) {
+        const running = existing.status === "RUNNING";
+        return {
+          run: existing,
+          alreadyRunning: running,
+          skipped: false,
+          done: waitFor(existing.id, running),
+        };
+      }
+    }
+    let lock = await tryRunLock(db);
+    for (let attempt = 0; !lock && attempt < 40; attempt++) {
+      const running = await prisma.etlRun.findFirst({
+        where: { status: "RUNNING" },
+        orderBy: { id: "desc" },
+      });
+      if (running)
+        return { run: running, alreadyRunning: true, skipped: false, done: waitFor(running.id, true) };
+      await sleep(100);
+      lock = await tryRunLock(db);
+    }
+    if (!lock) throw new RunLockBusyError();
+    let run: EtlRun;
+    try {
+      // We hold the lock, so any run still RUNNING belongs to a process that died.
+      const abandoned = await prisma.etlRun.updateMany({
+        where: { status: "RUNNING" },
+        data: {
+          status: "FAILED",
+          finishedAt: new Date(),
+          error: "abandoned: the process running it stopped before it finished",
+        },
+      });
+      if (abandoned.count > 0) {
+        await prisma.sourceRun.updateMany({
+          where: { status: "RUNNING" },
+          data: { status: "FAILED", finishedAt: new Date(), error: "abandoned", errorKind: "fatal" },
+        });
+        log.warn({ count: abandoned.count }, "marked abandoned runs FAILED");
+      }
+      if (options.scheduleSlot !== undefined) {
+        const taken = await prisma.etlRun.findFirst({ where: { scheduleSlot: options.scheduleSlot } });
+        if (taken) {
+          await lock.release();
+          return { run: taken, alreadyRunning: false, skipped: true, done: summaryOf(taken.id, false) };
+        }
+      }
+      const requested = SOURCE_ORDER.filter(
+        (s) => deps.sources.has(s) && (options.sources === undefined || options.sources.includes(s)),
+      );
+      run = await prisma.etlRun.create({
+        data: {
+          trigger: options.trigger,
+          requested,
+          idempotencyKey: options.idempotencyKey ?? null,
+          scheduleSlot: options.scheduleSlot ?? null,
+          owner,
+        },
+      });
+    } catch (error) {
+      await lock.release();
+      // Two callers with one idempotency key: the loser returns the winner's run.
+      if (options.idempotencyKey && (error as { code?: string }).code === "P2002") return start(options);
+      throw error;
+    }
+    const abort = new AbortController();
+    const heldLock = lock;
+    heldLock.lost.addEventListener("abort", () => abort.abort(new Error("run lock connection lost")), {
+      once: true,
+    });
+    log.info({ runId: run.id, trigger: run.trigger, sources: run.requested }, "run started");
+    bus.publish("runStatusChanged", { runId: run.id, status: "RUNNING" });
+    const done = execute(run, abort.signal).finally(() => heldLock.release());
+    active = { runId: run.id, done, abort };
+    void done.finally(() => {
+      if (active?.runId === run.id) active = null;
+    });
+    return { run, alreadyRunning: false, skipped: false, done };
+  }
+
+  async function execute(run: EtlRun, signal: AbortSignal): Promise<RunSummary> {
+    const started = performance.now();
+    const results: SourceRunResult[] = [];
+    let crash: SourceCrash | Error | null = null;
+    for (const id of run.requested) {
+      const source = deps.sources.get(id);
+      if (!source) continue;
+      try {
+        results.push(
+          await runSource(
+            {
+              prisma,
+              logger: deps.logger,
+              bus,
+              metrics,
+              injector: deps.injector,
+              batchSize: deps.batchSize,
+              driftPolicy: deps.driftPolicies[id],
+              signal,
+            },
+            run.id,
+            source,
+          ),
+        );
+      } catch (error) {
+        crash = error instanceof Error ? error : new Error(String(error));
+        break;
+      }
+    }
+    if (!crash) {
+      const touched = new Set(results.flatMap((r) => [...r.touchedAssetIds]));
+      await recordRunAnomalies(prisma, run.id, touched, results, deps.checks).catch((error: unknown) => {
+        crash = error instanceof Error ? error : new Error(String(error));
+      });
+    }
+    const failed = results.filter((r) => r.status === "FAILED").length;
+    const status: RunSummary["status"] = crash
+      ? "FAILED"
+      : failed === 0
+        ? "SUCCEEDED"
+        : failed === results.length
+          ? "FAILED"
+          : "PARTIAL";
+    const interrupted = signal.aborted && crash !== null;
+    const error = crash
+      ? interrupted
+        ? `interrupted: ${(signal.reason as Error | undefined)?.message ?? "stopped"}`
+        : crash.message
+      : failed > 0
+        ? results
+            .filter((r) => r.status === "FAILED")
+            .map((r) => `${r.source}: ${r.error}`)
+            .join("; ")
+        : null;
+    const durationMs = Math.round(performance.now() - started);
+    const sum = (k: "fetched" | "written" | "unchanged" | "rejected") =>
+      results.reduce((a, r) => a + r[k], 0);
+    try {
+      await prisma.etlRun.update({
+        where: { id: run.id },
+        data: {
+          status,
+          finishedAt: new Date(),
+          durationMs,
+          error,
+          fetched: sum("fetched"),
+          written: sum("written"),
+          unchanged: sum("unchanged"),
+          rejected: sum("rejected"),
+          stoppedAt:
+            crash instanceof SourceCrash ? crash.where : crash ? { reason: crash.message } : undefined,
+        },
+      });
+    } catch (updateError) {
+      // The database itself is gone: the next run marks this one abandoned.
+      log.error({ err: (updateError as Error).message, runId: run.id }, "could not record the run's end");
+    }
+    metrics.runs.inc({ status });
+    metrics.runDuration.observe(durationMs / 1000);
+    for (const r of results) {
+      metrics.sourceUp.set({ source: r.source }, r.status === "SUCCEEDED" ? 1 : 0);
+      if (r.status === "SUCCEEDED") metrics.lastSuccess.set({ source: r.source }, Date.now() / 1000);
+    }
+    const logLine = { runId: run.id, status, durationMs, written: sum("written"), error };
+    if (status === "FAILED") log.error(logLine, "run finished");
+    else log.info(logLine, "run finished");
+    bus.publish("runStatusChanged", { runId: run.id, status });
+    return summaryOf(run.id, false);
+  }
+
+  return {
+    start,
+    /** Starts a run (or joins the one already going) and waits for its end. */
+    async run(options: StartOptions): Promise<RunSummary> {
+      const started = await start(options);
+      return started.done;
+    },
+    /** Interrupts the current run of this process: the batch in flight rolls back, the run ends FAILED. */
+    async stop(reason = "shutting down"): Promise<void> {
+      const current = active;
+      if (!current) return;
+      current.abort.abort(new Error(reason));
+      await current.done.catch(() => undefined);
+    },
+    get activeRunId() {
+      return active?.runId ?? null;
+    },
+  };
+}
+
+export type EtlRunner = ReturnType<typeof createEtlRunner>;

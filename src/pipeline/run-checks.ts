@@ -1,0 +1,80 @@
+import type { PrismaClient } from "../db/database.ts";
+import type { Prisma } from "../generated/prisma/client.ts";
+import type { SourceId } from "../sources/record.ts";
+import { computeConsensus } from "./consensus.ts";
+
+export interface RunCheckOptions {
+  freshnessMs: number;
+  deviationPct: number;
+  countDropPct: number;
+}
+
+/**
+ * Anomalies recorded after a run: a source's price far from the consensus of the assets the run
+ * touched, and a source that fetched far fewer records than in its previous successful run.
+ */
+export async function recordRunAnomalies(
+  prisma: PrismaClient,
+  runId: number,
+  touched: ReadonlySet<number>,
+  sources: readonly { source: SourceId; status: string; fetched: number }[],
+  options: RunCheckOptions,
+): Promise<number> {
+  const anomalies: Prisma.AnomalyCreateManyInput[] = [];
+  const assetIds = [...touched];
+  for (let i = 0; i < assetIds.length; i += 5000) {
+    const latest = await prisma.latestPrice.findMany({
+      where: { assetId: { in: assetIds.slice(i, i + 5000) } },
+      select: { assetId: true, source: true, priceUsd: true, observedAt: true },
+    });
+    const byAsset = new Map<number, typeof latest>();
+    for (const l of latest) byAsset.set(l.assetId, [...(byAsset.get(l.assetId) ?? []), l]);
+    for (const [assetId, prices] of byAsset) {
+      if (prices.length < 2) continue;
+      const consensus = computeConsensus(prices, options.freshnessMs);
+      for (const s of consensus.sources) {
+        if (!s.included || s.deviationPct === null || Math.abs(s.deviationPct) <= options.deviationPct)
+          continue;
+        anomalies.push({
+          runId,
+          assetId,
+          source: s.source,
+          kind: "PRICE_DEVIATION",
+          severity: Math.abs(s.deviationPct) > 4 * options.deviationPct ? "CRITICAL" : "WARNING",
+          detail: {
+            priceUsd: s.priceUsd,
+            consensusUsd: consensus.priceUsd,
+            deviationPct: Math.round(s.deviationPct * 100) / 100,
+            thresholdPct: options.deviationPct,
+          },
+        });
+      }
+    }
+  }
+  for (const s of sources) {
+    if (s.status !== "SUCCEEDED") continue;
+    const previous = await prisma.sourceRun.findFirst({
+      where: { source: s.source, status: "SUCCEEDED", runId: { lt: runId } },
+      orderBy: { runId: "desc" },
+      select: { fetched: true, runId: true },
+    });
+    if (!previous || previous.fetched === 0) continue;
+    const dropPct = ((previous.fetched - s.fetched) / previous.fetched) * 100;
+    if (dropPct > options.countDropPct) {
+      anomalies.push({
+        runId,
+        source: s.source,
+        kind: "COUNT_DROP",
+        severity: dropPct >= 90 ? "CRITICAL" : "WARNING",
+        detail: {
+          fetched: s.fetched,
+          previousFetched: previous.fetched,
+          previousRunId: previous.runId,
+          dropPct: Math.round(dropPct),
+        },
+      });
+    }
+  }
+  if (anomalies.length > 0) await prisma.anomaly.createMany({ data: anomalies });
+  return anomalies.length;
+}
