@@ -92,7 +92,7 @@ export async function commitBatch(
 
   // Duplicate keys inside one input: the last row wins, the others are rejected.
   const lastByKey = new Map<string, number>();
-  resolved.forEach((r, i) => lastByKey.set(`${r.assetId}|${r.record.observedAt.getTime()}`, i));
+  for (const [i, r] of resolved.entries()) lastByKey.set(`${r.assetId}|${r.record.observedAt.getTime()}`, i);
   const unique: ResolvedRecord[] = [];
   resolved.forEach((r, i) => {
     const last = lastByKey.get(`${r.assetId}|${r.record.observedAt.getTime()}`)!;

@@ -113,7 +113,7 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     }
     for (;;) {
       const run = await prisma.etlRun.findUnique({ where: { id: runId }, select: { status: true } });
-      if (!run || run.status !== "RUNNING") return summaryOf(runId, alreadyRunning);
+      if (run?.status !== "RUNNING") return summaryOf(runId, alreadyRunning);
       await sleep(250);
     }
   }
