@@ -123,10 +123,7 @@ async function main(command: Command, argv: string[]) {
     explorer: config.server.explorer,
     shutdownTimeoutMs: config.server.shutdownTimeoutMs,
   });
-  await server.start();
   const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
-  scheduler.start();
-
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -139,8 +136,11 @@ async function main(command: Command, argv: string[]) {
     logger.info("stopped");
     process.exit(0);
   };
+  // Registered before listening: a signal right after the "listening" line must shut down cleanly.
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  await server.start();
+  scheduler.start();
 }
 
 function countRetry(metrics: Metrics, source: string, status: number | null) {

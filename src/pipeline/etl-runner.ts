@@ -118,6 +118,12 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     }
   }
 
+  /** Callers may ignore `done` (a trigger returns at once): never let it reject unhandled. */
+  function handled<T>(promise: Promise<T>): Promise<T> {
+    promise.catch(() => undefined);
+    return promise;
+  }
+
   async function start(options: StartOptions): Promise<StartResult> {
     if (options.idempotencyKey) {
       const existing = await prisma.etlRun.findUnique({ where: { idempotencyKey: options.idempotencyKey } });
@@ -127,7 +133,7 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
           run: existing,
           alreadyRunning: running,
           skipped: false,
-          done: waitFor(existing.id, running),
+          done: handled(waitFor(existing.id, running)),
         };
       }
     }
@@ -138,7 +144,12 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
         orderBy: { id: "desc" },
       });
       if (running)
-        return { run: running, alreadyRunning: true, skipped: false, done: waitFor(running.id, true) };
+        return {
+          run: running,
+          alreadyRunning: true,
+          skipped: false,
+          done: handled(waitFor(running.id, true)),
+        };
       await sleep(100);
       lock = await tryRunLock(db);
     }
@@ -165,7 +176,12 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
         const taken = await prisma.etlRun.findFirst({ where: { scheduleSlot: options.scheduleSlot } });
         if (taken) {
           await lock.release();
-          return { run: taken, alreadyRunning: false, skipped: true, done: summaryOf(taken.id, false) };
+          return {
+            run: taken,
+            alreadyRunning: false,
+            skipped: true,
+            done: handled(summaryOf(taken.id, false)),
+          };
         }
       }
       const requested = SOURCE_ORDER.filter(
@@ -193,7 +209,7 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     });
     log.info({ runId: run.id, trigger: run.trigger, sources: run.requested }, "run started");
     bus.publish("runStatusChanged", { runId: run.id, status: "RUNNING" });
-    const done = execute(run, abort.signal).finally(() => heldLock.release());
+    const done = handled(execute(run, abort.signal).finally(() => heldLock.release()));
     active = { runId: run.id, done, abort };
     void done.finally(() => {
       if (active?.runId === run.id) active = null;

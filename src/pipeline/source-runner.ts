@@ -140,6 +140,7 @@ export async function runSource(
   let acceptedCount = 0;
   let currentStream: string | null = null;
   let batches = 0;
+  let failure: unknown = null;
 
   const writeBatch = async (stream: SourceStream, items: ParsedItem[], checksum: string) => {
     const records = items.filter((i) => i.ok).length;
@@ -254,6 +255,7 @@ export async function runSource(
     const changes = baseline ? diffFingerprints(baseline, union) : [];
     await recordDrift(deps, runId, source.id, changes, union, baseline === null);
   } catch (error) {
+    failure = error;
     result.status = "FAILED";
     result.error = error instanceof Error ? error.message : String(error);
     if (!isSourceFault(error)) {
@@ -280,15 +282,7 @@ export async function runSource(
           Object.entries(nulls).map(([k, v]) => [k, Math.round((v / acceptedCount) * 10_000) / 10_000]),
         )
       : null;
-  await finishSourceRun(
-    prisma,
-    sourceRun.id,
-    result,
-    started,
-    result.error ? new Error(result.error) : null,
-    nullRates,
-    checkpointsAfter,
-  );
+  await finishSourceRun(prisma, sourceRun.id, result, started, failure, nullRates, checkpointsAfter);
   result.durationMs = Math.round(performance.now() - started);
   metrics.sourceDuration.observe({ source: source.id }, result.durationMs / 1000);
   return result;

@@ -5,6 +5,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_MIGRATIONS_DIR } from "../../src/db/migrator.ts";
 import { createEmptyPostgresDatabase, postgresAdminUrl } from "../support/databases.ts";
+import { startReplayServer } from "../support/replay-server.ts";
 import { spawnService } from "../support/spawn-service.ts";
 
 const migrationCount = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true }).filter((d) =>
@@ -41,6 +42,44 @@ describe("npm start (tsx src/main.ts serve) as a real process", () => {
     expect((await fetch(`${second.url}/health`)).status).toBe(200);
     expect(second.output()).not.toContain('"msg":"migration applied"');
     expect(await second.stop()).toBe(0);
+  });
+
+  it("ingests right after startup (the schedule's first run) without delaying the server", async () => {
+    const replay = await startReplayServer();
+    cleanups.push(() => replay.close());
+    replay.fault("coingecko", { kind: "slow", ms: 1500 });
+    const root = mkdtempSync(join(tmpdir(), "coinflow-start-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const service = await spawnService({
+      DATA_DIR: join(root, "data"),
+      ETL_INTERVAL_SECONDS: "300",
+      COINGECKO_BASE_URL: replay.coingeckoBase,
+      COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,
+    });
+    cleanups.push(() => service.stop());
+    // The server answers while the first run is still fetching.
+    expect((await fetch(`${service.url}/health`)).status).toBe(200);
+    let lastRun: { status: string } | null = null;
+    for (let i = 0; i < 120 && lastRun?.status !== "SUCCEEDED"; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      lastRun = (await (await fetch(`${service.url}/health`)).json()).lastRun;
+    }
+    expect(lastRun).toMatchObject({ status: "SUCCEEDED" });
+    const runs = await fetch(`${service.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        query: "{ etlRuns(first: 1) { edges { node { trigger written sources { source written } } } } }",
+      }),
+    });
+    const node = (await runs.json()).data.etlRuns.edges[0].node;
+    expect(node).toMatchObject({ trigger: "SCHEDULE" });
+    expect(node.sources.map((s: { source: string; written: number }) => [s.source, s.written])).toEqual([
+      ["COINGECKO", 250],
+      ["COINPAPRIKA", 500],
+      ["CSV", 1092],
+    ]);
+    expect(await service.stop()).toBe(0);
   });
 
   it("refuses a second process on the same embedded data directory with a clear message", async () => {

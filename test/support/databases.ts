@@ -58,8 +58,9 @@ const TABLES = [
 
 async function resetTables(db: Database) {
   await db.prisma.$executeRawUnsafe(
-    `TRUNCATE ${TABLES.map((t) => `"${t}"`).join(", ")} RESTART IDENTITY CASCADE; ALTER SEQUENCE "market_observation_seq_seq" RESTART WITH 1`,
+    `TRUNCATE ${TABLES.map((t) => `"${t}"`).join(", ")} RESTART IDENTITY CASCADE`,
   );
+  await db.prisma.$executeRawUnsafe(`ALTER SEQUENCE "market_observation_seq_seq" RESTART WITH 1`);
 }
 
 /** A migrated PostgreSQL database of its own, dropped on dispose. */

@@ -1,0 +1,92 @@
+import { parseConfig } from "../../src/config/config.ts";
+import type { Database } from "../../src/db/database.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { createEtlRunner } from "../../src/pipeline/etl-runner.ts";
+import { createEventBus, type EventBus } from "../../src/pipeline/events.ts";
+import { createFailureInjector } from "../../src/pipeline/failure-injection.ts";
+import { createSources } from "../../src/sources/create-sources.ts";
+import { quietLogger } from "./databases.ts";
+import type { ReplayServer } from "./replay-server.ts";
+
+export const SEED_CSV = "seeds/prices.csv";
+
+/** A runner wired like main.ts does, on a test database, with the replay server as upstream. */
+export function createTestRunner(
+  db: Database,
+  replay: ReplayServer,
+  env: Record<string, string> = {},
+  options: { failAfterRecords?: number; bus?: EventBus } = {},
+) {
+  const config = parseConfig({
+    COINGECKO_BASE_URL: replay.coingeckoBase,
+    COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,
+    CSV_SOURCE_PATHS: SEED_CSV,
+    HTTP_TIMEOUT_MS: "2000",
+    HTTP_MAX_ATTEMPTS: "2",
+    HTTP_BACKOFF_BASE_MS: "10",
+    HTTP_BACKOFF_MAX_MS: "20",
+    COINGECKO_RATE_LIMIT_PER_MINUTE: "10000",
+    ...env,
+  });
+  const bus = options.bus ?? createEventBus();
+  const metrics = createMetrics();
+  const runner = createEtlRunner({
+    db,
+    sources: createSources(config.sources),
+    logger: quietLogger,
+    bus,
+    metrics,
+    injector: createFailureInjector({ failAfterRecords: options.failAfterRecords }),
+    batchSize: config.etl.batchSize,
+    driftPolicies: {
+      COINGECKO: config.sources.coingecko.driftPolicy,
+      COINPAPRIKA: config.sources.coinpaprika.driftPolicy,
+      CSV: config.sources.csv.driftPolicy,
+    },
+    checks: {
+      freshnessMs: config.etl.consensusFreshnessSeconds * 1000,
+      deviationPct: config.etl.consensusDeviationPct,
+      countDropPct: config.etl.runCountDropPct,
+    },
+  });
+  return { runner, bus, metrics, config };
+}
+
+/**
+ * The database's content by natural keys (asset identity = its set of source ids), without ids,
+ * seq, run ids or commit times: two databases holding the same data compare equal.
+ */
+export async function snapshot(db: Database) {
+  const assets = await db.prisma.asset.findMany({ include: { sources: true } });
+  const keyOf = new Map(
+    assets.map((a) => [
+      a.id,
+      a.sources
+        .map((s) => `${s.source}:${s.sourceAssetId}`)
+        .sort()
+        .join("+"),
+    ]),
+  );
+  const observations = await db.prisma.marketObservation.findMany();
+  const latest = await db.prisma.latestPrice.findMany();
+  const sortStrings = (xs: string[]) => xs.sort();
+  return {
+    assets: sortStrings(assets.map((a) => `${keyOf.get(a.id)}|${a.symbol}|${a.name}|${a.rank}`)),
+    mappings: sortStrings(
+      assets.flatMap((a) =>
+        a.sources.map((s) => `${keyOf.get(a.id)}|${s.source}:${s.sourceAssetId}|${s.matchedBy}`),
+      ),
+    ),
+    observations: sortStrings(
+      observations.map(
+        (o) =>
+          `${keyOf.get(o.assetId)}|${o.source}|${o.observedAt.toISOString()}|${o.priceUsd}|${o.marketCapUsd}|` +
+          `${o.volume24hUsd}|${o.change24hPct}|${o.circulatingSupply}|${o.totalSupply}|${o.maxSupply}|${o.rank}|` +
+          `${o.open}|${o.high}|${o.low}|${o.close}`,
+      ),
+    ),
+    latest: sortStrings(
+      latest.map((l) => `${keyOf.get(l.assetId)}|${l.source}|${l.observedAt.toISOString()}|${l.priceUsd}`),
+    ),
+  };
+}
