@@ -3,11 +3,13 @@ import { type Config, ConfigError, loadConfig } from "./config/config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
 import { retryWithBackoff } from "./db/startup-retry.ts";
+import { createAuthFailureLimiter } from "./graphql/auth.ts";
+import { createMarketFeed } from "./graphql/live/market-feed.ts";
 import { buildSchema } from "./graphql/schema.ts";
 import { createLogger, type Logger } from "./logger/logger.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { type EtlArgs, formatRunJson, parseEtlArgs } from "./pipeline/etl-cli.ts";
-import { createEtlRunner } from "./pipeline/etl-runner.ts";
+import { createEtlRunner, SOURCE_ORDER } from "./pipeline/etl-runner.ts";
 import { createEventBus } from "./pipeline/events.ts";
 import { createFailureInjector } from "./pipeline/failure-injection.ts";
 import { createScheduler } from "./pipeline/scheduler.ts";
@@ -113,14 +115,34 @@ async function main(command: Command, argv: string[]) {
     process.exit(code);
   }
 
+  const freshnessMs = config.etl.consensusFreshnessSeconds * 1000;
+  const feed = createMarketFeed({
+    prisma: db.prisma,
+    bus,
+    logger,
+    freshnessMs,
+    retentionHours: config.live.retentionHours,
+    bufferSize: config.live.bufferSize,
+  });
   const server = createServer({
     schema: buildSchema(),
     db,
     logger,
     metrics,
+    services: {
+      runner,
+      bus,
+      feed,
+      etlApiKey: config.etl.apiKey,
+      freshnessMs,
+      enabledSources: SOURCE_ORDER.filter((s) => config.sources.enabled.includes(s.toLowerCase() as never)),
+      authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
+    },
     port: config.server.port,
     host: config.server.host,
     explorer: config.server.explorer,
+    production: config.production,
+    corsOrigins: config.server.corsOrigins,
     shutdownTimeoutMs: config.server.shutdownTimeoutMs,
   });
   const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
@@ -130,6 +152,7 @@ async function main(command: Command, argv: string[]) {
     stopping = true;
     logger.info({ signal }, "shutting down");
     scheduler.stop();
+    feed.stop();
     await runner.stop(`interrupted by ${signal}`);
     await server.stop();
     await db.close();
@@ -139,6 +162,7 @@ async function main(command: Command, argv: string[]) {
   // Registered before listening: a signal right after the "listening" line must shut down cleanly.
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  feed.start();
   await server.start();
   scheduler.start();
 }

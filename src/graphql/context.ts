@@ -1,9 +1,32 @@
 import type { PrismaClient } from "../db/database.ts";
 import type { Logger } from "../logger/logger.ts";
+import type { EtlRunner } from "../pipeline/etl-runner.ts";
+import type { EventBus } from "../pipeline/events.ts";
+import type { SourceId } from "../sources/record.ts";
+import type { AuthFailureLimiter } from "./auth.ts";
+import type { MarketFeed } from "./live/market-feed.ts";
 
-/** What every resolver may use; built per request by the server. */
+/** Long-lived services the resolvers use; built once by main.ts. */
+export interface GraphQLServices {
+  runner?: EtlRunner;
+  bus: EventBus;
+  feed: MarketFeed;
+  /** ETL_API_KEY: unset = the mutations that need it are refused. */
+  etlApiKey?: string;
+  freshnessMs: number;
+  enabledSources: SourceId[];
+  /** Failed API-key attempts per client. */
+  authLimiter?: AuthFailureLimiter;
+}
+
+/** What every resolver may use; built per request (or per WebSocket subscription) by the server. */
 export interface GraphQLContext {
   prisma: PrismaClient;
   requestId: string;
   logger: Logger;
+  services: GraphQLServices;
+  /** The Authorization header (HTTP) or connectionParams.authorization (WebSocket). */
+  authorization: string | null;
+  /** Who is calling, for per-client limits (remote address). */
+  clientId: string;
 }

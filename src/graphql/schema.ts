@@ -2,7 +2,12 @@ import { type GraphQLSchema, lexicographicSortSchema } from "graphql";
 import { builder } from "./builder.ts";
 import "./types/scalars.ts";
 import "./types/enums.ts";
+import "./types/asset.ts";
+import "./types/market-data.ts";
 import "./types/etl-run.ts";
+import "./types/run-stats.ts";
+import "./types/mutations.ts";
+import "./types/subscriptions.ts";
 
 let schema: GraphQLSchema | undefined;
 

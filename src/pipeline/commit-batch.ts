@@ -26,6 +26,8 @@ export interface BatchOutcome {
   rejected: number;
   /** Records that reached the upsert (written or unchanged), with their assets. */
   accepted: ResolvedRecord[];
+  /** Every asset a valid record of this batch belonged to (also those skipped by the watermark). */
+  seen: number[];
 }
 
 /**
@@ -42,6 +44,7 @@ export async function commitBatch(
   const resolved: ResolvedRecord[] = [];
   const ranks = new Map<number, number>();
   let unchanged = 0;
+  const seen = new Set<number>();
 
   for (const item of input.items) {
     if (!item.ok) continue;
@@ -80,6 +83,7 @@ export async function commitBatch(
     ) {
       ranks.set(assetId, record.rank);
     }
+    seen.add(assetId);
     // Incremental: an observation older than the asset's watermark is skipped; at an equal
     // timestamp the upsert's IS DISTINCT FROM guard decides.
     const mark = input.watermarks?.get(assetId);
@@ -131,7 +135,7 @@ export async function commitBatch(
       rejected: { increment: rejections.length },
     },
   });
-  return { written, unchanged, rejected: rejections.length, accepted: unique };
+  return { written, unchanged, rejected: rejections.length, accepted: unique, seen: [...seen] };
 }
 
 /** JSON for the rejected_record.raw column: drops values JSON cannot carry (NUL in text, bigint). */

@@ -141,6 +141,7 @@ export async function runSource(
   let currentStream: string | null = null;
   let batches = 0;
   let failure: unknown = null;
+  const seenAssetIds = new Set<number>();
 
   const writeBatch = async (stream: SourceStream, items: ParsedItem[], checksum: string) => {
     const records = items.filter((i) => i.ok).length;
@@ -176,6 +177,7 @@ export async function runSource(
       watermarks.set(assetId, Math.max(watermarks.get(assetId) ?? -1, record.observedAt.getTime()));
     }
     for (const w of outcome.written) result.touchedAssetIds.add(w.assetId);
+    for (const id of outcome.seen) seenAssetIds.add(id);
     metrics.records.inc({ source: source.id, outcome: "written" }, outcome.written.length);
     metrics.records.inc({ source: source.id, outcome: "unchanged" }, outcome.unchanged);
     metrics.records.inc({ source: source.id, outcome: "rejected" }, outcome.rejected);
@@ -296,6 +298,7 @@ async function finishSourceRun(
   error: unknown,
   nullRates: Record<string, number> | null,
   checkpointsAfter: () => Promise<object>,
+  seenAssetIds: ReadonlySet<number> = new Set(),
 ) {
   await prisma.sourceRun.update({
     where: { id },
@@ -319,6 +322,7 @@ async function finishSourceRun(
         : null,
       nullRates: nullRates ?? undefined,
       checkpointAfter: await checkpointsAfter(),
+      seenAssetIds: [...seenAssetIds].sort((a, b) => a - b),
     },
   });
 }

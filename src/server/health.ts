@@ -1,9 +1,12 @@
 import type { PrismaClient } from "../db/database.ts";
+import { loadSourceHealth, type SourceHealthRow } from "../graphql/queries/run-stats.ts";
+import type { SourceId } from "../sources/record.ts";
 
 export interface HealthReport {
   status: "ok" | "unavailable";
   database: { status: "up" | "down"; latencyMs: number; error?: string };
   lastRun: { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
+  sources: Pick<SourceHealthRow, "source" | "status" | "lastSuccessAt" | "consecutiveFailures">[];
 }
 
 const TIMEOUT_MS = 2_000;
@@ -22,7 +25,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * Liveness + readiness: 200 while the database answers. A PARTIAL or failed run does not make
  * the service unhealthy (DESIGN.md); it is reported so operators see it.
  */
-export async function checkHealth(prisma: PrismaClient): Promise<HealthReport> {
+export async function checkHealth(
+  prisma: PrismaClient,
+  sources: readonly SourceId[] = [],
+): Promise<HealthReport> {
   const started = performance.now();
   try {
     await withTimeout(prisma.$queryRaw`SELECT 1`, TIMEOUT_MS);
@@ -35,6 +41,7 @@ export async function checkHealth(prisma: PrismaClient): Promise<HealthReport> {
         error: describeDatabaseError(error),
       },
       lastRun: null,
+      sources: [],
     };
   }
   const latencyMs = Math.round(performance.now() - started);
@@ -45,6 +52,7 @@ export async function checkHealth(prisma: PrismaClient): Promise<HealthReport> {
     }),
     TIMEOUT_MS,
   ).catch(() => null);
+  const health = await withTimeout(loadSourceHealth(prisma, sources), TIMEOUT_MS).catch(() => []);
   return {
     status: "ok",
     database: { status: "up", latencyMs },
@@ -54,6 +62,12 @@ export async function checkHealth(prisma: PrismaClient): Promise<HealthReport> {
       startedAt: run.startedAt.toISOString(),
       finishedAt: run.finishedAt?.toISOString() ?? null,
     },
+    sources: health.map(({ source, status, lastSuccessAt, consecutiveFailures }) => ({
+      source,
+      status,
+      lastSuccessAt,
+      consecutiveFailures,
+    })),
   };
 }
 

@@ -1,74 +1,217 @@
+import { randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { GraphQLSchema } from "graphql";
+import type { ExecutionArgs, GraphQLSchema } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
 import { createYoga } from "graphql-yoga";
+import { WebSocketServer } from "ws";
 import type { Database } from "../db/database.ts";
-import type { GraphQLContext } from "../graphql/context.ts";
+import type { GraphQLContext, GraphQLServices } from "../graphql/context.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { useIntrospection, useLimits, useOperationMetrics, usePageSizeLimit } from "./graphql-plugins.ts";
 import { checkHealth } from "./health.ts";
 import { requestIdOf, useRequestMeta } from "./request-meta.ts";
+import { serveStatic } from "./static.ts";
 
 export interface ServerOptions {
   schema: GraphQLSchema;
   db: Database;
   logger: Logger;
+  services: GraphQLServices;
   metrics?: Metrics;
   port: number;
   host: string;
   explorer: boolean;
+  production?: boolean;
+  corsOrigins?: string[];
   shutdownTimeoutMs: number;
+  /** Largest accepted request body. */
+  maxBodyBytes?: number;
 }
 
-export function createYogaApp(options: Pick<ServerOptions, "schema" | "db" | "logger" | "explorer">) {
+interface ServerContext {
+  req?: IncomingMessage;
+  connectionParams?: Record<string, unknown>;
+}
+
+const clientOf = (req: IncomingMessage | undefined) => req?.socket.remoteAddress ?? "unknown";
+
+export function createYogaApp(
+  options: Pick<
+    ServerOptions,
+    "schema" | "db" | "logger" | "explorer" | "services" | "metrics" | "production" | "corsOrigins"
+  >,
+) {
   const log = options.logger.child({ module: "graphql" });
-  return createYoga<Record<string, never>, GraphQLContext>({
+  return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: "/graphql",
-    graphiql: options.explorer ? { title: "coinflow GraphiQL" } : false,
+    graphiql: options.explorer
+      ? { title: "coinflow GraphiQL", subscriptionsProtocol: "WS", defaultQuery: EXAMPLE_QUERY }
+      : false,
     landingPage: false,
+    batching: false,
+    cors: options.corsOrigins?.length ? { origin: options.corsOrigins, methods: ["GET", "POST"] } : false,
     logging: {
       debug: (...args) => log.debug(args.map(String).join(" ")),
       info: (...args) => log.info(args.map(String).join(" ")),
       warn: (...args) => log.warn(args.map(String).join(" ")),
-      error: (...args) => log.error(args.map(String).join(" ")),
+      error: (...args) =>
+        log.error(args.map((a) => (a instanceof Error ? (a.stack ?? a.message) : String(a))).join(" ")),
     },
-    context: ({ request }) => {
-      const requestId = requestIdOf(request);
-      return { prisma: options.db.prisma, requestId, logger: log.child({ requestId }) };
+    context: ({ request, req, connectionParams }) => {
+      const requestId = request ? requestIdOf(request) : randomUUID();
+      const fromParams = connectionParams?.authorization;
+      return {
+        prisma: options.db.prisma,
+        requestId,
+        logger: log.child({ requestId }),
+        services: options.services,
+        authorization:
+          request?.headers.get("authorization") ?? (typeof fromParams === "string" ? fromParams : null),
+        clientId: clientOf(req),
+      };
     },
-    plugins: [useRequestMeta()],
+    plugins: [
+      useRequestMeta(),
+      useLimits({ production: options.production ?? false }),
+      usePageSizeLimit(),
+      useIntrospection(options.explorer),
+      ...(options.metrics ? [useOperationMetrics(options.metrics)] : []),
+    ],
   });
 }
 
-/** HTTP listener: /graphql (yoga), /health. Nothing listens until start(). */
+export const EXAMPLE_QUERY = `# coinflow: crypto market data from CoinGecko, CoinPaprika and CSV, unified.
+{
+  assets(first: 5) {
+    totalCount
+    edges {
+      node {
+        symbol
+        name
+        rank
+        latestPrice { priceUsd observedAt sources { source priceUsd deviationPct included } }
+      }
+    }
+  }
+}
+`;
+
+/** HTTP + WebSocket listener: /graphql (yoga, graphql-ws, SSE), /health, /metrics, the live page. */
 export function createServer(options: ServerOptions) {
   const log = options.logger.child({ module: "server" });
   const yoga = createYogaApp(options);
+  const maxBody = options.maxBodyBytes ?? 1_000_000;
 
   const http = createHttpServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/health" && (req.method === "GET" || req.method === "HEAD")) {
-      const report = await checkHealth(options.db.prisma);
-      res.writeHead(report.status === "ok" ? 200 : 503, {
-        "content-type": "application/json",
-        "cache-control": "no-store",
-      });
-      res.end(req.method === "HEAD" ? undefined : JSON.stringify(report));
-      return;
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    try {
+      if (
+        (path === "/health" || path === "/health/ready") &&
+        (req.method === "GET" || req.method === "HEAD")
+      ) {
+        const report = await checkHealth(options.db.prisma, options.services.enabledSources);
+        res.writeHead(report.status === "ok" ? 200 : 503, {
+          "content-type": "application/json",
+          "cache-control": "no-store",
+        });
+        res.end(req.method === "HEAD" ? undefined : JSON.stringify(report));
+        return;
+      }
+      if (path === "/metrics" && req.method === "GET" && options.metrics) {
+        const { registry } = options.metrics;
+        res.writeHead(200, { "content-type": registry.contentType });
+        res.end(await registry.metrics());
+        return;
+      }
+      if (
+        path !== "/graphql" &&
+        (req.method === "GET" || req.method === "HEAD") &&
+        (await serveStatic(path, req, res))
+      ) {
+        return;
+      }
+      if (Number(req.headers["content-length"] ?? 0) > maxBody) {
+        res.writeHead(413, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            errors: [
+              { message: `request body over ${maxBody} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } },
+            ],
+          }),
+        );
+        req.resume();
+        return;
+      }
+      await yoga.requestListener(req, res);
+    } catch (error) {
+      log.error({ err: (error as Error).message, path }, "request failed");
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ errors: [{ message: "Unexpected error." }] }));
     }
-    if (path === "/metrics" && req.method === "GET" && options.metrics) {
-      const { registry } = options.metrics;
-      res.writeHead(200, { "content-type": registry.contentType });
-      res.end(await registry.metrics());
-      return;
+  });
+
+  const wss = new WebSocketServer({ server: http, path: "/graphql", maxPayload: maxBody });
+  const ws = useServer<Record<string, unknown>, { request: IncomingMessage }>(
+    {
+      execute: (args) =>
+        (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args) =>
+        (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      connectionInitWaitTimeout: 3_000,
+      onSubscribe: async (ctx, _id, payload) => {
+        // The same envelop as HTTP: limits, masking, auth and request ids apply to WebSocket too.
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          req: ctx.extra.request,
+          connectionParams: ctx.connectionParams,
+        });
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error as never];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  // WebSocket keep-alive: a client that stops answering pings is dropped.
+  const heartbeat = setInterval(() => {
+    for (const socket of wss.clients) {
+      const alive = socket as unknown as { isAlive?: boolean };
+      if (alive.isAlive === false) {
+        socket.terminate();
+        continue;
+      }
+      alive.isAlive = false;
+      socket.ping();
     }
-    await yoga.requestListener(req, res);
+  }, 30_000);
+  heartbeat.unref();
+  wss.on("connection", (socket) => {
+    (socket as unknown as { isAlive?: boolean }).isAlive = true;
+    socket.on("pong", () => {
+      (socket as unknown as { isAlive?: boolean }).isAlive = true;
+    });
   });
 
   return {
     yoga,
     http,
+    wss,
     async start(): Promise<{ port: number }> {
       await new Promise<void>((resolve, reject) => {
         http.once("error", reject);
@@ -84,8 +227,11 @@ export function createServer(options: ServerOptions) {
       );
       return { port };
     },
-    /** Stops accepting, lets in-flight requests finish (up to the timeout), then closes the rest. */
+    /** Stops accepting, closes WebSockets with 1001, lets in-flight requests finish (up to the timeout). */
     async stop(): Promise<void> {
+      clearInterval(heartbeat);
+      for (const socket of wss.clients) socket.close(1001, "server shutting down");
+      await Promise.resolve(ws.dispose()).catch(() => undefined);
       if (!http.listening) return;
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeIdleConnections();

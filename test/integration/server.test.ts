@@ -1,44 +1,44 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDatabase } from "../../src/db/database.ts";
-import { buildSchema } from "../../src/graphql/schema.ts";
-import { createServer, type Server } from "../../src/server/server.ts";
+import { createTestApp } from "../support/app.ts";
 import { createPgliteTestDatabase, quietLogger, type TestDatabase } from "../support/databases.ts";
+import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
 
-function serverOn(db: TestDatabase["db"]): Server {
-  return createServer({
-    schema: buildSchema(),
-    db,
-    logger: quietLogger,
-    port: 0,
-    host: "127.0.0.1",
-    explorer: true,
-    shutdownTimeoutMs: 1_000,
-  });
-}
+let replay: ReplayServer;
+beforeAll(async () => {
+  replay = await startReplayServer();
+});
+afterAll(() => replay.close());
 
 describe("HTTP server on embedded PGlite", () => {
   let t: TestDatabase;
-  let server: Server;
-  let base: string;
+  let app: ReturnType<typeof createTestApp>;
+  let listening: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
   beforeAll(async () => {
     t = await createPgliteTestDatabase();
-    server = serverOn(t.db);
-    base = `http://127.0.0.1:${(await server.start()).port}`;
+    app = createTestApp(t.db, replay);
+    listening = await app.listen();
   });
   afterAll(async () => {
-    await server.stop();
+    await listening.server.stop();
+    app.stop();
     await t.dispose();
   });
 
-  it("answers /health with 200 and the database status", async () => {
-    const res = await fetch(`${base}/health`);
+  it("answers /health with 200, the database status, the last run and the sources", async () => {
+    const res = await fetch(`${listening.url}/health`);
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body).toMatchObject({ status: "ok", database: { status: "up" }, lastRun: null });
+    expect(body.sources.map((s: { source: string; status: string }) => [s.source, s.status])).toEqual([
+      ["COINGECKO", "UNKNOWN"],
+      ["COINPAPRIKA", "UNKNOWN"],
+      ["CSV", "UNKNOWN"],
+    ]);
   });
 
   it("answers a GraphQL POST with data and request metadata", async () => {
-    const res = await fetch(`${base}/graphql`, {
+    const res = await fetch(`${listening.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-request-id": "req-123" },
       body: JSON.stringify({
@@ -54,7 +54,7 @@ describe("HTTP server on embedded PGlite", () => {
   });
 
   it("replaces an insane inbound request id with a fresh one", async () => {
-    const res = await fetch(`${base}/graphql`, {
+    const res = await fetch(`${listening.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-request-id": "bad id\twith spaces" },
       body: JSON.stringify({ query: "{ __typename }" }),
@@ -65,9 +65,37 @@ describe("HTTP server on embedded PGlite", () => {
   });
 
   it("serves GraphiQL to browsers at /graphql", async () => {
-    const res = await fetch(`${base}/graphql`, { headers: { accept: "text/html" } });
+    const res = await fetch(`${listening.url}/graphql`, { headers: { accept: "text/html" } });
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/graphiql/i);
+  });
+
+  it("lists the named metrics at /metrics", async () => {
+    const text = await (await fetch(`${listening.url}/metrics`)).text();
+    for (const name of [
+      "etl_runs_total",
+      "etl_records_total",
+      "etl_run_duration_seconds",
+      "etl_source_duration_seconds",
+      "etl_source_up",
+      "etl_source_last_success_timestamp_seconds",
+      "etl_drift_events_total",
+      "etl_upstream_retries_total",
+      "etl_upstream_rate_limited_total",
+      "graphql_operations_total",
+      "graphql_operation_duration_seconds",
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+  });
+
+  it("refuses a request body over the limit with 413", async () => {
+    const res = await fetch(`${listening.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `{ __typename }${" ".repeat(1_100_000)}` }),
+    });
+    expect(res.status).toBe(413);
   });
 });
 
@@ -78,10 +106,10 @@ describe("HTTP server with an unreachable database", () => {
       dataDir: "unused",
       logger: quietLogger,
     });
-    const server = serverOn(db);
-    const { port } = await server.start();
+    const app = createTestApp(db, replay);
+    const { server, url } = await app.listen();
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      const res = await fetch(`${url}/health`);
       expect(res.status).toBe(503);
       const body = await res.json();
       expect(body.status).toBe("unavailable");
@@ -89,6 +117,7 @@ describe("HTTP server with an unreachable database", () => {
       expect(body.database.error).toBeTruthy();
     } finally {
       await server.stop();
+      app.stop();
       await db.close();
     }
   });

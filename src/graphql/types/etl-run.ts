@@ -1,7 +1,10 @@
 import { builder } from "../builder.ts";
-import { RunStatusEnum, RunTriggerEnum, SourceEnum } from "./enums.ts";
+import { badInput } from "../errors.ts";
+import { AssetType } from "./asset.ts";
+import { DriftKindEnum, RunStatusEnum, RunTriggerEnum, SeverityEnum, SourceEnum } from "./enums.ts";
 
 export const SourceRunType = builder.prismaObject("SourceRun", {
+  description: "One source within a run. fetched = written + unchanged + rejected + quarantined.",
   fields: (t) => ({
     source: t.expose("source", { type: SourceEnum }),
     status: t.expose("status", { type: RunStatusEnum }),
@@ -14,7 +17,54 @@ export const SourceRunType = builder.prismaObject("SourceRun", {
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
     durationMs: t.exposeInt("durationMs", { nullable: true }),
     error: t.exposeString("error", { nullable: true }),
-    errorKind: t.exposeString("errorKind", { nullable: true }),
+    errorKind: t.exposeString("errorKind", { nullable: true, description: "transient, permanent or fatal" }),
+    nullRates: t.expose("nullRates", {
+      type: "JSON",
+      nullable: true,
+      description: "Share of nulls per field",
+    }),
+    checkpointBefore: t.expose("checkpointBefore", { type: "JSON", nullable: true }),
+    checkpointAfter: t.expose("checkpointAfter", { type: "JSON", nullable: true }),
+  }),
+});
+
+export const DriftEventType = builder.prismaObject("DriftEvent", {
+  description: "A change in a source's payload schema against its baseline.",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    source: t.expose("source", { type: SourceEnum }),
+    kind: t.expose("kind", { type: DriftKindEnum }),
+    path: t.exposeString("path"),
+    renamedFrom: t.exposeString("renamedFrom", { nullable: true }),
+    fromType: t.exposeString("fromType", { nullable: true }),
+    toType: t.exposeString("toType", { nullable: true }),
+    confidence: t.exposeFloat("confidence", { description: "0..1; renames are fuzzy matches" }),
+    detectedAt: t.expose("detectedAt", { type: "DateTime" }),
+    run: t.relation("run"),
+  }),
+});
+
+export const RejectedRecordType = builder.prismaObject("RejectedRecord", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    source: t.expose("source", { type: SourceEnum }),
+    location: t.exposeString("location", { description: '"page 2 item 17", "seeds/prices.csv:23"' }),
+    reason: t.exposeString("reason"),
+    raw: t.expose("raw", { type: "JSON", nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+  }),
+});
+
+export const AnomalyType = builder.prismaObject("Anomaly", {
+  description: "PRICE_DEVIATION (from the consensus) or COUNT_DROP (vs the previous successful run).",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    kind: t.exposeString("kind"),
+    severity: t.expose("severity", { type: SeverityEnum }),
+    source: t.expose("source", { type: SourceEnum, nullable: true }),
+    asset: t.relation("asset", { nullable: true, type: AssetType }),
+    detail: t.expose("detail", { type: "JSON" }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
   }),
 });
 
@@ -23,22 +73,44 @@ export const EtlRunType = builder.prismaObject("EtlRun", {
     id: t.exposeID("id"),
     status: t.expose("status", { type: RunStatusEnum }),
     trigger: t.expose("trigger", { type: RunTriggerEnum }),
+    requested: t.expose("requested", { type: [SourceEnum] }),
+    idempotencyKey: t.exposeString("idempotencyKey", { nullable: true }),
     startedAt: t.expose("startedAt", { type: "DateTime" }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
     durationMs: t.exposeInt("durationMs", { nullable: true }),
     error: t.exposeString("error", { nullable: true }),
+    stoppedAt: t.expose("stoppedAt", {
+      type: "JSON",
+      nullable: true,
+      description: "Where a failed run stopped",
+    }),
     fetched: t.exposeInt("fetched"),
     written: t.exposeInt("written"),
     unchanged: t.exposeInt("unchanged"),
     rejected: t.exposeInt("rejected"),
     sources: t.relation("sources", { query: { orderBy: { id: "asc" } } }),
+    driftEvents: t.relation("driftEvents", { query: { orderBy: { id: "asc" } } }),
+    anomalies: t.relation("anomalies", { query: { orderBy: [{ severity: "desc" }, { id: "asc" }] } }),
+    rejectedRecords: t.relatedConnection("rejects", {
+      cursor: "id",
+      maxSize: 500,
+      query: { orderBy: { id: "asc" } },
+      totalCount: true,
+    }),
   }),
 });
+
+const parseId = (value: string | number, argument: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw badInput(argument, `not an id: ${JSON.stringify(value)}`);
+  return n;
+};
 
 builder.queryFields((t) => ({
   etlRuns: t.prismaConnection({
     type: "EtlRun",
     cursor: "id",
+    maxSize: 500,
     description: "ETL runs, newest first.",
     args: {
       status: t.arg({ type: RunStatusEnum, required: false }),
@@ -55,4 +127,33 @@ builder.queryFields((t) => ({
         where: { status: args.status ?? undefined, trigger: args.trigger ?? undefined },
       }),
   }),
+  etlRun: t.prismaField({
+    type: "EtlRun",
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.etlRun.findUnique({ ...query, where: { id: parseId(args.id, "id") } }),
+  }),
+  driftEvents: t.prismaConnection({
+    type: "DriftEvent",
+    cursor: "id",
+    maxSize: 500,
+    description: "Schema drift events, newest first.",
+    args: {
+      source: t.arg({ type: SourceEnum, required: false }),
+      since: t.arg({ type: "DateTime", required: false }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.driftEvent.findMany({
+        ...query,
+        where: { source: args.source ?? undefined, detectedAt: args.since ? { gte: args.since } : undefined },
+        orderBy: { id: "desc" },
+      }),
+    totalCount: (_root, args, ctx) =>
+      ctx.prisma.driftEvent.count({
+        where: { source: args.source ?? undefined, detectedAt: args.since ? { gte: args.since } : undefined },
+      }),
+  }),
 }));
+
+export { parseId };

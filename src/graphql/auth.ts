@@ -1,0 +1,59 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { GraphQLError } from "graphql";
+import type { GraphQLContext } from "./context.ts";
+import { forbidden, unauthenticated } from "./errors.ts";
+
+/** Counts failed API-key attempts per client in a sliding window (bounded map). */
+export function createAuthFailureLimiter(options: {
+  maxFailures: number;
+  windowMs: number;
+  maxClients?: number;
+}) {
+  const failures = new Map<string, number[]>();
+  const maxClients = options.maxClients ?? 10_000;
+  const recent = (client: string, now: number) =>
+    (failures.get(client) ?? []).filter((t) => t > now - options.windowMs);
+  return {
+    blocked(client: string, now = Date.now()): boolean {
+      return recent(client, now).length >= options.maxFailures;
+    },
+    fail(client: string, now = Date.now()): void {
+      if (!failures.has(client) && failures.size >= maxClients) {
+        const oldest = failures.keys().next().value;
+        if (oldest !== undefined) failures.delete(oldest);
+      }
+      failures.set(client, [...recent(client, now), now]);
+    },
+  };
+}
+
+export type AuthFailureLimiter = ReturnType<typeof createAuthFailureLimiter>;
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/**
+ * Operations that change state need `Authorization: Bearer <ETL_API_KEY>` (over WebSocket:
+ * connectionParams.authorization). Compared in constant time; repeated failures are rate-limited
+ * per client.
+ */
+export function requireApiKey(ctx: GraphQLContext, operation: string): void {
+  const key = ctx.services.etlApiKey;
+  if (!key) {
+    throw forbidden(
+      `${operation} is disabled: set ETL_API_KEY on the server and send it as "Authorization: Bearer <key>"`,
+    );
+  }
+  const limiter = ctx.services.authLimiter;
+  if (limiter?.blocked(ctx.clientId)) {
+    throw new GraphQLError("too many failed API key attempts; wait a minute", {
+      extensions: { code: "RATE_LIMITED", http: { status: 429 } },
+    });
+  }
+  const match = /^Bearer\s+(.+)$/i.exec(ctx.authorization?.trim() ?? "");
+  if (!match || !timingSafeEqual(digest(match[1]!.trim()), digest(key))) {
+    limiter?.fail(ctx.clientId);
+    throw unauthenticated(
+      match ? "invalid API key" : 'missing API key: send "Authorization: Bearer <ETL_API_KEY>"',
+    );
+  }
+}

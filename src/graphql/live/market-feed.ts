@@ -1,0 +1,195 @@
+import type { PrismaClient } from "../../db/database.ts";
+import type { Logger } from "../../logger/logger.ts";
+import type { EventBus } from "../../pipeline/events.ts";
+import { loadConsensus } from "./consensus-loader.ts";
+import {
+  filterWhere,
+  type MarketFilter,
+  type MarketUpdate,
+  matches,
+  type ObservationWithAsset,
+} from "./market-update.ts";
+import { SubscriberBuffer } from "./subscriber-buffer.ts";
+
+const PAGE = 500;
+
+export interface FeedOptions {
+  prisma: PrismaClient;
+  bus: EventBus;
+  logger: Logger;
+  freshnessMs: number;
+  retentionHours: number;
+  bufferSize: number;
+}
+
+interface Subscriber {
+  filter: MarketFilter;
+  buffer: SubscriberBuffer;
+  wake: () => void;
+}
+
+/**
+ * Fans committed observations out to marketUpdates subscribers. A batch event is only a wake-up:
+ * the feed reads every row with seq above what it has dispatched, in seq order (seq order is
+ * commit order), once per process, and hands the same update objects to every matching
+ * subscriber. Gap-free by construction: nothing is skipped, whatever the events said.
+ */
+export function createMarketFeed(options: FeedOptions) {
+  const { prisma } = options;
+  const log = options.logger.child({ module: "market-feed" });
+  const subscribers = new Set<Subscriber>();
+  let dispatched: bigint | null = null;
+  let pumping: Promise<void> | null = null;
+  let again = false;
+  let unsubscribe: (() => void) | null = null;
+
+  async function maxSeq(): Promise<bigint> {
+    const r = await prisma.marketObservation.aggregate({ _max: { seq: true } });
+    return r._max.seq ?? 0n;
+  }
+
+  async function toUpdates(rows: ObservationWithAsset[]): Promise<MarketUpdate[]> {
+    const consensus = await loadConsensus(
+      prisma,
+      [...new Set(rows.map((r) => r.assetId))],
+      options.freshnessMs,
+    );
+    return rows.map((o) => ({
+      kind: "UPDATE",
+      seq: o.seq,
+      observation: o,
+      latestPrice: consensus.get(o.assetId) ?? null,
+    }));
+  }
+
+  function readAfter(seq: bigint, filter: MarketFilter = {}, take = PAGE) {
+    return prisma.marketObservation.findMany({
+      where: { seq: { gt: seq }, ...filterWhere(filter) },
+      include: { asset: true },
+      orderBy: { seq: "asc" },
+      take,
+    });
+  }
+
+  async function pumpOnce() {
+    dispatched ??= await maxSeq();
+    for (;;) {
+      const rows = await readAfter(dispatched);
+      if (rows.length === 0) return;
+      const updates = await toUpdates(rows);
+      dispatched = rows.at(-1)!.seq;
+      for (const s of subscribers) {
+        let any = false;
+        for (const u of updates) {
+          if (u.observation && matches(s.filter, u.observation)) {
+            s.buffer.push(u);
+            any = true;
+          }
+        }
+        if (any) s.wake();
+      }
+      if (rows.length < PAGE) return;
+    }
+  }
+
+  /** Serialized: one reader at a time; a wake-up during a pump triggers one more pass. */
+  function pump(): Promise<void> {
+    if (pumping) {
+      again = true;
+      return pumping;
+    }
+    pumping = (async () => {
+      do {
+        again = false;
+        try {
+          await pumpOnce();
+        } catch (error) {
+          log.error({ err: (error as Error).message }, "could not read committed observations");
+        }
+      } while (again);
+      pumping = null;
+    })();
+    return pumping;
+  }
+
+  async function* subscribe(
+    filter: MarketFilter,
+    opts: { afterSeq?: bigint | null; mode: "LATEST" | "ALL" },
+    signal?: AbortSignal,
+  ): AsyncGenerator<MarketUpdate> {
+    const resume = opts.afterSeq ?? null;
+    let delivered = resume ?? dispatched ?? (await maxSeq());
+    let wake: (() => void) | null = null;
+    const buffer = new SubscriberBuffer(options.bufferSize, opts.mode, delivered);
+    const subscriber: Subscriber = { filter, buffer, wake: () => wake?.() };
+    // Registered before the replay reads: whatever commits from now on arrives live, and what the
+    // replay already delivered is skipped by seq (no gap, no duplicate at the seam).
+    subscribers.add(subscriber);
+    const onAbort = () => subscriber.wake();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      if (resume !== null) {
+        const cutoff = new Date(Date.now() - options.retentionHours * 3_600_000);
+        const expired = await prisma.marketObservation.findFirst({
+          where: { seq: { gt: resume }, committedAt: { lt: cutoff } },
+          select: { id: true },
+        });
+        if (expired) {
+          const latest = await maxSeq();
+          buffer.skipTo(latest);
+          delivered = latest;
+          yield { kind: "RESYNC", seq: latest, observation: null, latestPrice: null };
+        } else {
+          // Replay pulls the next page only when the consumer has taken the previous one.
+          for (let cursor = resume; ; ) {
+            const rows = await readAfter(cursor, filter);
+            if (rows.length === 0) break;
+            cursor = rows.at(-1)!.seq;
+            for (const u of await toUpdates(rows)) {
+              if (u.seq <= delivered) continue;
+              delivered = u.seq;
+              yield u;
+            }
+            if (rows.length < PAGE) break;
+          }
+        }
+      }
+      while (!signal?.aborted) {
+        const next = buffer.shift();
+        if (!next) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = null;
+          continue;
+        }
+        const top = next.kind === "GAP" ? (next.toSeq ?? next.seq) : next.seq;
+        if (top <= delivered) continue;
+        delivered = top;
+        yield next;
+      }
+    } finally {
+      subscribers.delete(subscriber);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  return {
+    start() {
+      unsubscribe = options.bus.subscribe("batchCommitted", () => void pump());
+      void pump();
+    },
+    stop() {
+      unsubscribe?.();
+      for (const s of subscribers) s.wake();
+    },
+    /** Catch up after a missed wake-up (a dropped LISTEN connection): reads by seq, loses nothing. */
+    catchUp: pump,
+    subscribe,
+    get subscriberCount() {
+      return subscribers.size;
+    },
+  };
+}
+
+export type MarketFeed = ReturnType<typeof createMarketFeed>;

@@ -1,0 +1,133 @@
+import { badInput } from "./errors.ts";
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+
+export interface ConnectionArgs {
+  first?: number | null;
+  last?: number | null;
+  after?: string | null;
+  before?: string | null;
+}
+
+export interface PageRequest {
+  size: number;
+  cursor: unknown[] | null;
+  /** true when paging backwards (last/before). */
+  backward: boolean;
+}
+
+/** Validates connection arguments: `first`/`last` in 0..500 (never clamped), one direction. */
+export function pageRequest(args: ConnectionArgs, arity: number): PageRequest {
+  for (const name of ["first", "last"] as const) {
+    const v = args[name];
+    if (v !== null && v !== undefined && (v < 0 || v > MAX_PAGE_SIZE)) {
+      throw badInput(name, `must be between 0 and ${MAX_PAGE_SIZE}, got ${v}`);
+    }
+  }
+  if (args.first != null && args.last != null) throw badInput("last", "use either first or last, not both");
+  if (args.after != null && args.before != null)
+    throw badInput("before", "use either after or before, not both");
+  const backward = args.last != null || args.before != null;
+  const raw = backward ? args.before : args.after;
+  return {
+    size: (backward ? args.last : args.first) ?? DEFAULT_PAGE_SIZE,
+    cursor: raw == null ? null : decodeCursor(raw, arity, backward ? "before" : "after"),
+    backward,
+  };
+}
+
+/** Keyset cursors on (sort key, id): opaque base64url JSON. */
+export function encodeCursor(values: readonly unknown[]): string {
+  return Buffer.from(
+    JSON.stringify(
+      values.map((v) => (v instanceof Date ? v.toISOString() : typeof v === "bigint" ? v.toString() : v)),
+    ),
+  ).toString("base64url");
+}
+
+export function decodeCursor(cursor: string, arity: number, argument = "after"): unknown[] {
+  try {
+    const values = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
+    if (Array.isArray(values) && values.length === arity) return values;
+  } catch {
+    // fall through
+  }
+  throw badInput(argument, "not a cursor returned by this connection");
+}
+
+export interface Edge<T> {
+  cursor: string;
+  node: T;
+}
+
+export interface Page<T> {
+  edges: Edge<T>[];
+  pageInfo: {
+    hasNextPage: boolean;
+    hasPreviousPage: boolean;
+    startCursor: string | null;
+    endCursor: string | null;
+  };
+}
+
+/** Builds a page from rows fetched with `size + 1` in the fetch direction. */
+export function toPage<T>(rows: T[], request: PageRequest, cursorOf: (row: T) => unknown[]): Page<T> {
+  const hasMore = rows.length > request.size;
+  const kept = rows.slice(0, request.size);
+  if (request.backward) kept.reverse();
+  const edges = kept.map((node) => ({ cursor: encodeCursor(cursorOf(node)), node }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: request.backward ? request.cursor !== null : hasMore,
+      hasPreviousPage: request.backward ? hasMore : request.cursor !== null,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}
+
+/**
+ * A Prisma `where` for rows after (or before) a keyset cursor on a non-null sort field plus id,
+ * in the given direction.
+ */
+export function keysetWhere(
+  field: string,
+  direction: "asc" | "desc",
+  cursor: readonly unknown[],
+  parse: (v: unknown) => unknown,
+  idKind: "int" | "bigint" = "int",
+): Record<string, unknown> {
+  const op = direction === "asc" ? "gt" : "lt";
+  const value = parse(cursor[0]);
+  const id = parseId(cursor[1], idKind);
+  return { OR: [{ [field]: { [op]: value } }, { [field]: value, id: { [op]: id } }] };
+}
+
+function parseId(v: unknown, kind: "int" | "bigint"): bigint | number {
+  const text = typeof v === "number" ? String(v) : v;
+  if (typeof text === "string" && /^\d{1,19}$/.test(text))
+    return kind === "bigint" ? BigInt(text) : Number(text);
+  throw badInput("after", "not a cursor returned by this connection");
+}
+
+/** Parses a cursor value that must be an ISO date. */
+export function cursorDate(v: unknown): Date {
+  const d = typeof v === "string" ? new Date(v) : null;
+  if (!d || Number.isNaN(d.getTime())) throw badInput("after", "not a cursor returned by this connection");
+  return d;
+}
+
+/** Parses a cursor value that must be an integer (number or digit string). */
+export function cursorBigInt(v: unknown): bigint {
+  if (
+    (typeof v === "string" && /^-?\d{1,19}$/.test(v)) ||
+    (typeof v === "number" && Number.isSafeInteger(v))
+  ) {
+    return BigInt(v);
+  }
+  throw badInput("after", "not a cursor returned by this connection");
+}
+
+export const flip = (d: "asc" | "desc"): "asc" | "desc" => (d === "asc" ? "desc" : "asc");

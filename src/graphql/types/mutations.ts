@@ -1,0 +1,68 @@
+import { requireApiKey } from "../auth.ts";
+import { builder } from "../builder.ts";
+import { badInput, forbidden } from "../errors.ts";
+import { SourceEnum } from "./enums.ts";
+import { EtlRunType } from "./etl-run.ts";
+
+const TriggerEtlInput = builder.inputType("TriggerEtlInput", {
+  fields: (t) => ({
+    sources: t.field({ type: [SourceEnum], required: false, description: "Default: every enabled source" }),
+    idempotencyKey: t.string({
+      required: false,
+      description: "The same key returns the same run (retry-safe for schedulers)",
+    }),
+  }),
+});
+
+const TriggerEtlPayload = builder
+  .objectRef<{ run: { id: number }; alreadyRunning: boolean }>("TriggerEtlPayload")
+  .implement({
+    fields: (t) => ({
+      run: t.prismaField({
+        type: EtlRunType,
+        resolve: (q, p, _a, ctx) => ctx.prisma.etlRun.findUniqueOrThrow({ ...q, where: { id: p.run.id } }),
+      }),
+      alreadyRunning: t.exposeBoolean("alreadyRunning", {
+        description: "true when a run was already going: it is the run returned",
+      }),
+    }),
+  });
+
+builder.mutationType({
+  fields: (t) => ({
+    triggerEtl: t.field({
+      type: TriggerEtlPayload,
+      description: "Starts an ETL run and returns at once with it (RUNNING). Needs the API key.",
+      args: { input: t.arg({ type: TriggerEtlInput, required: false }) },
+      resolve: async (_r, args, ctx) => {
+        requireApiKey(ctx, "triggerEtl");
+        const runner = ctx.services.runner;
+        if (!runner) throw forbidden("this process does not run ETL");
+        const sources = args.input?.sources ?? undefined;
+        if (sources) {
+          const off = sources.filter((s) => !ctx.services.enabledSources.includes(s));
+          if (off.length > 0)
+            throw badInput("input.sources", `not enabled here (ETL_SOURCES): ${off.join(", ")}`);
+          if (sources.length === 0) throw badInput("input.sources", "empty list; omit it for every source");
+        }
+        const key = args.input?.idempotencyKey ?? undefined;
+        if (key !== undefined && (key.length === 0 || key.length > 200)) {
+          throw badInput("input.idempotencyKey", "must be 1 to 200 characters");
+        }
+        const started = await runner.start({ trigger: "API", sources, idempotencyKey: key });
+        ctx.logger.info({ runId: started.run.id, alreadyRunning: started.alreadyRunning }, "triggerEtl");
+        return { run: started.run, alreadyRunning: started.alreadyRunning };
+      },
+    }),
+    resetDriftBaseline: t.boolean({
+      description:
+        "Forgets a source's drift baseline; the next successful run sets a new one. Needs the API key.",
+      args: { source: t.arg({ type: SourceEnum, required: true }) },
+      resolve: async (_r, args, ctx) => {
+        requireApiKey(ctx, "resetDriftBaseline");
+        const deleted = await ctx.prisma.driftBaseline.deleteMany({ where: { source: args.source } });
+        return deleted.count > 0;
+      },
+    }),
+  }),
+});

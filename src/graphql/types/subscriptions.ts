@@ -1,0 +1,122 @@
+import type { EtlRun } from "../../generated/prisma/client.ts";
+import type { PipelineEvents } from "../../pipeline/events.ts";
+import { builder } from "../builder.ts";
+import { badInput } from "../errors.ts";
+import { abortable } from "../live/abortable.ts";
+import { busEvents } from "../live/bus-iterator.ts";
+import type { MarketUpdate } from "../live/market-update.ts";
+import { LatestPriceType } from "./asset.ts";
+import { RunStatusEnum, SourceEnum } from "./enums.ts";
+import { DriftEventType, EtlRunType, parseId } from "./etl-run.ts";
+import { MarketObservationType } from "./market-data.ts";
+
+const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
+  values: {
+    UPDATE: { description: "An observation was written; latestPrice is the asset's consensus now" },
+    RESYNC: { description: "afterSeq is beyond retention: refetch, then continue from this seq" },
+    GAP: { description: "The consumer was too slow: refetch fromSeq..toSeq (mode ALL)" },
+  } as const,
+});
+
+const MarketUpdateModeEnum = builder.enumType("MarketUpdateMode", {
+  values: {
+    LATEST: { description: "When the buffer fills, keep the newest update per asset" },
+    ALL: { description: "When the buffer fills, send a GAP to refetch" },
+  } as const,
+});
+
+const MarketUpdateType = builder.objectRef<MarketUpdate>("MarketUpdate").implement({
+  fields: (t) => ({
+    kind: t.field({ type: MarketUpdateKindEnum, resolve: (u) => u.kind }),
+    seq: t.field({ type: "BigInt", resolve: (u) => u.seq }),
+    fromSeq: t.field({ type: "BigInt", nullable: true, resolve: (u) => u.fromSeq ?? null }),
+    toSeq: t.field({ type: "BigInt", nullable: true, resolve: (u) => u.toSeq ?? null }),
+    observation: t.field({ type: MarketObservationType, nullable: true, resolve: (u) => u.observation }),
+    latestPrice: t.field({ type: LatestPriceType, nullable: true, resolve: (u) => u.latestPrice }),
+  }),
+});
+
+type RunEvent = PipelineEvents["runStatusChanged"];
+
+const SourceProgressType = builder.objectRef<NonNullable<RunEvent["progress"]>>("SourceProgress").implement({
+  fields: (t) => ({
+    source: t.field({ type: SourceEnum, resolve: (p) => p.source }),
+    fetched: t.exposeInt("fetched"),
+    written: t.exposeInt("written"),
+    unchanged: t.exposeInt("unchanged"),
+    rejected: t.exposeInt("rejected"),
+  }),
+});
+
+const EtlRunEventType = builder.objectRef<RunEvent>("EtlRunEvent").implement({
+  description: "A run's status change, or its progress after each committed batch (status RUNNING).",
+  fields: (t) => ({
+    runId: t.id({ resolve: (e) => e.runId }),
+    status: t.field({ type: RunStatusEnum, resolve: (e) => e.status }),
+    progress: t.field({ type: SourceProgressType, nullable: true, resolve: (e) => e.progress ?? null }),
+    run: t.prismaField({
+      type: EtlRunType,
+      resolve: (q, e, _a, ctx) =>
+        ctx.prisma.etlRun.findUniqueOrThrow({ ...q, where: { id: e.runId } }) as Promise<EtlRun>,
+    }),
+  }),
+});
+
+builder.subscriptionType({
+  fields: (t) => ({
+    marketUpdates: t.field({
+      type: MarketUpdateType,
+      description:
+        "Each written observation as its batch commits. Pass the last seq you saw as afterSeq to resume with no gap and no duplicate.",
+      args: {
+        symbols: t.arg.stringList({ required: false, description: "Every asset with one of these symbols" }),
+        assetIds: t.arg.idList({ required: false }),
+        sources: t.arg({ type: [SourceEnum], required: false }),
+        afterSeq: t.arg({ type: "BigInt", required: false }),
+        mode: t.arg({ type: MarketUpdateModeEnum, required: false, defaultValue: "LATEST" }),
+      },
+      subscribe: (_root, args, ctx) => {
+        const assetIds = args.assetIds?.map((id) => parseId(id, "assetIds"));
+        if (args.afterSeq != null && args.afterSeq < 0n) throw badInput("afterSeq", "must not be negative");
+        return abortable((signal) =>
+          ctx.services.feed.subscribe(
+            { symbols: args.symbols, assetIds, sources: args.sources },
+            { afterSeq: args.afterSeq ?? null, mode: args.mode ?? "LATEST" },
+            signal,
+          ),
+        );
+      },
+      resolve: (update) => update,
+    }),
+    driftWarnings: t.prismaField({
+      type: DriftEventType,
+      description: "Schema drift events as runs detect them.",
+      args: { source: t.arg({ type: SourceEnum, required: false }) },
+      subscribe: (_root, args, ctx) =>
+        abortable(async function* (signal) {
+          for await (const event of busEvents(
+            ctx.services.bus,
+            "driftDetected",
+            signal,
+            (e) => !args.source || e.source === args.source,
+          )) {
+            for (const id of event.eventIds) yield id;
+          }
+        }),
+      resolve: (query, id, _args, ctx) =>
+        ctx.prisma.driftEvent.findUniqueOrThrow({ ...query, where: { id: id as unknown as number } }),
+    }),
+    etlRunEvents: t.field({
+      type: EtlRunEventType,
+      description: "Run status changes and per-batch progress (all runs, or one).",
+      args: { runId: t.arg.id({ required: false }) },
+      subscribe: (_root, args, ctx) => {
+        const runId = args.runId == null ? null : parseId(args.runId, "runId");
+        return abortable((signal) =>
+          busEvents(ctx.services.bus, "runStatusChanged", signal, (e) => runId === null || e.runId === runId),
+        );
+      },
+      resolve: (event) => event,
+    }),
+  }),
+});

@@ -1,0 +1,104 @@
+import type { Database } from "../../src/db/database.ts";
+import { createAuthFailureLimiter } from "../../src/graphql/auth.ts";
+import type { GraphQLServices } from "../../src/graphql/context.ts";
+import { createMarketFeed } from "../../src/graphql/live/market-feed.ts";
+import { buildSchema } from "../../src/graphql/schema.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { createEventBus } from "../../src/pipeline/events.ts";
+import { createServer, createYogaApp } from "../../src/server/server.ts";
+import { quietLogger } from "./databases.ts";
+import { createTestRunner } from "./pipeline.ts";
+import type { ReplayServer } from "./replay-server.ts";
+
+export const TEST_API_KEY = "test-etl-key-0123456789";
+
+/**
+ * The whole stack in one process, wired like main.ts: runner + feed + yoga (and, on demand, the
+ * HTTP/WebSocket server on 127.0.0.1:0).
+ */
+export function createTestApp(
+  db: Database,
+  replay: ReplayServer,
+  options: {
+    env?: Record<string, string>;
+    apiKey?: string | null;
+    explorer?: boolean;
+    production?: boolean;
+    retentionHours?: number;
+    bufferSize?: number;
+  } = {},
+) {
+  const bus = createEventBus();
+  const { runner, metrics, config } = createTestRunner(db, replay, options.env ?? {}, { bus });
+  const feed = createMarketFeed({
+    prisma: db.prisma,
+    bus,
+    logger: quietLogger,
+    freshnessMs: 900_000,
+    retentionHours: options.retentionHours ?? 24,
+    bufferSize: options.bufferSize ?? 1000,
+  });
+  const services: GraphQLServices = {
+    runner,
+    bus,
+    feed,
+    etlApiKey: options.apiKey === null ? undefined : (options.apiKey ?? TEST_API_KEY),
+    freshnessMs: 900_000,
+    enabledSources: ["COINGECKO", "COINPAPRIKA", "CSV"].filter((s) =>
+      config.sources.enabled.includes(s.toLowerCase() as never),
+    ) as GraphQLServices["enabledSources"],
+    authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
+  };
+  const common = {
+    schema: buildSchema(),
+    db,
+    logger: quietLogger,
+    services,
+    metrics: metrics ?? createMetrics(),
+    explorer: options.explorer ?? true,
+    production: options.production ?? false,
+  };
+  feed.start();
+  const yoga = createYogaApp(common);
+
+  /** POSTs a GraphQL operation in-process (yoga.fetch). */
+  async function gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers: Record<string, string> = {},
+  ): Promise<{
+    status: number;
+    body: {
+      data?: T;
+      errors?: { message: string; extensions?: Record<string, unknown> }[];
+      extensions?: Record<string, unknown>;
+    };
+    headers: Headers;
+  }> {
+    const res = await yoga.fetch("http://127.0.0.1/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, body: await res.json(), headers: res.headers };
+  }
+
+  return {
+    bus,
+    runner,
+    feed,
+    services,
+    metrics: common.metrics,
+    yoga,
+    gql,
+    /** Binds the real HTTP + WebSocket server on 127.0.0.1:0. */
+    async listen() {
+      const server = createServer({ ...common, port: 0, host: "127.0.0.1", shutdownTimeoutMs: 1000 });
+      const { port } = await server.start();
+      return { server, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/graphql` };
+    },
+    stop() {
+      feed.stop();
+    },
+  };
+}
