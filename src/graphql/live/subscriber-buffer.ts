@@ -35,7 +35,7 @@ export class SubscriberBuffer {
   push(update: MarketUpdate): void {
     const top = update.kind === "GAP" ? (update.toSeq ?? update.seq) : update.seq;
     if (update.kind !== "RESYNC" && top <= this.lastSeq) return;
-    this.lastSeq = top > this.lastSeq ? top : this.lastSeq;
+    if (top > this.lastSeq) this.lastSeq = top;
     if (this.items.length < this.capacity) {
       this.items.push(update);
       return;
