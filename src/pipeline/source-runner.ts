@@ -261,9 +261,14 @@ export async function runSource(
     result.status = "FAILED";
     result.error = error instanceof Error ? error.message : String(error);
     if (!isSourceFault(error)) {
-      await finishSourceRun(prisma, sourceRun.id, result, started, error, null, checkpointsAfter).catch(
-        () => undefined,
-      );
+      await finishSourceRun(prisma, sourceRun.id, {
+        result,
+        started,
+        failure: error,
+        nullRates: null,
+        checkpointAfter: await checkpointsAfter().catch(() => null),
+        seenAssetIds,
+      }).catch(() => undefined);
       throw new SourceCrash(error, {
         source: source.id,
         stream: currentStream,
@@ -284,7 +289,14 @@ export async function runSource(
           Object.entries(nulls).map(([k, v]) => [k, Math.round((v / acceptedCount) * 10_000) / 10_000]),
         )
       : null;
-  await finishSourceRun(prisma, sourceRun.id, result, started, failure, nullRates, checkpointsAfter);
+  await finishSourceRun(prisma, sourceRun.id, {
+    result,
+    started,
+    failure,
+    nullRates,
+    checkpointAfter: await checkpointsAfter(),
+    seenAssetIds,
+  });
   result.durationMs = Math.round(performance.now() - started);
   metrics.sourceDuration.observe({ source: source.id }, result.durationMs / 1000);
   return result;
@@ -293,20 +305,24 @@ export async function runSource(
 async function finishSourceRun(
   prisma: PrismaClient,
   id: number,
-  result: SourceRunResult,
-  started: number,
-  error: unknown,
-  nullRates: Record<string, number> | null,
-  checkpointsAfter: () => Promise<object>,
-  seenAssetIds: ReadonlySet<number> = new Set(),
+  end: {
+    result: SourceRunResult;
+    started: number;
+    failure: unknown;
+    nullRates: Record<string, number> | null;
+    checkpointAfter: object | null;
+    seenAssetIds: ReadonlySet<number>;
+  },
 ) {
+  const { result, failure: error } = end;
   await prisma.sourceRun.update({
     where: { id },
     data: {
       status: result.status,
       finishedAt: new Date(),
-      durationMs: Math.round(performance.now() - started),
-      // Counters were advanced batch by batch; these add what never reached a batch.
+      durationMs: Math.round(performance.now() - end.started),
+      // Final totals. Batches advanced them as they committed; these also count what never
+      // reached a batch (checkpoint skips, quarantined streams).
       fetched: result.fetched,
       written: result.written,
       unchanged: result.unchanged,
@@ -320,9 +336,9 @@ async function finishSourceRun(
             ? "permanent"
             : "fatal"
         : null,
-      nullRates: nullRates ?? undefined,
-      checkpointAfter: await checkpointsAfter(),
-      seenAssetIds: [...seenAssetIds].sort((a, b) => a - b),
+      nullRates: end.nullRates ?? undefined,
+      checkpointAfter: end.checkpointAfter ?? undefined,
+      seenAssetIds: [...end.seenAssetIds].sort((a, b) => a - b),
     },
   });
 }

@@ -8,12 +8,12 @@ import type { Metrics } from "../metrics/metrics.ts";
  * Query limits, set explicitly (graphql-armor's defaults reject legitimate queries): every README
  * and test query passes; depth-20, 500-alias and oversized documents do not.
  */
-export const LIMITS = { maxDepth: 12, maxAliases: 50, maxTokens: 4000, maxCost: 50_000, maxDirectives: 20 };
+export const LIMITS = { maxDepth: 12, maxAliases: 50, maxTokens: 4000, maxCost: 100_000, maxDirectives: 20 };
 
 export function useLimits(options: { production: boolean }): Plugin {
   return EnvelopArmorPlugin({
     maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: true },
-    maxAliases: { n: LIMITS.maxAliases },
+    maxAliases: { n: LIMITS.maxAliases, allowList: [] },
     maxTokens: { n: LIMITS.maxTokens },
     maxDirectives: { n: LIMITS.maxDirectives },
     costLimit: { maxCost: LIMITS.maxCost, ignoreIntrospection: true },
@@ -57,6 +57,12 @@ export function usePageSizeLimit(): Plugin {
     if (error) stop({ errors: [error] });
   };
   return {
+    // Literals are checked before validation, so a huge `first` gets this precise error rather
+    // than the cost limit's; variables are checked when they are known, at execution.
+    onValidate({ params, setResult }) {
+      const error = pageSizeError(params.documentAST, undefined);
+      if (error) setResult([error]);
+    },
     onExecute({ args, setResultAndStopExecution }) {
       check(
         args.document,
@@ -101,6 +107,38 @@ export function useOperationMetrics(metrics: Metrics): Plugin {
           metrics.graphqlDuration.observe({ type }, (performance.now() - started) / 1000);
         },
       };
+    },
+  };
+}
+
+const LIMIT_ERRORS: [RegExp, string][] = [
+  [/Query Cost limit/i, "cost"],
+  [/Query depth limit/i, "depth"],
+  [/Aliases limit/i, "aliases"],
+  [/Token limit/i, "tokens"],
+  [/Directives limit/i, "directives"],
+];
+
+/**
+ * graphql-armor's rejections read "Syntax Error: …" and carry no code. Clients get the message
+ * without the misleading prefix and `extensions.code = QUERY_TOO_COMPLEX` with the limit's name.
+ */
+export function useLimitErrorCodes(): Plugin {
+  return {
+    onResultProcess({ result }) {
+      for (const r of Array.isArray(result) ? result : [result]) {
+        if (!r || typeof r !== "object" || Symbol.asyncIterator in r) continue;
+        const errors = (r as { errors?: GraphQLError[] }).errors;
+        if (!errors) continue;
+        (r as { errors?: GraphQLError[] }).errors = errors.map((e) => {
+          const hit = LIMIT_ERRORS.find(([re]) => re.test(e.message));
+          if (!hit) return e;
+          return new GraphQLError(e.message.replace(/^Syntax Error: /, ""), {
+            nodes: e.nodes,
+            extensions: { ...e.extensions, code: "QUERY_TOO_COMPLEX", limit: hit[1] },
+          });
+        });
+      }
     },
   };
 }

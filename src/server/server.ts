@@ -9,7 +9,13 @@ import type { Database } from "../db/database.ts";
 import type { GraphQLContext, GraphQLServices } from "../graphql/context.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { useIntrospection, useLimits, useOperationMetrics, usePageSizeLimit } from "./graphql-plugins.ts";
+import {
+  useIntrospection,
+  useLimitErrorCodes,
+  useLimits,
+  useOperationMetrics,
+  usePageSizeLimit,
+} from "./graphql-plugins.ts";
 import { checkHealth } from "./health.ts";
 import { requestIdOf, useRequestMeta } from "./request-meta.ts";
 import { serveStatic } from "./static.ts";
@@ -75,8 +81,9 @@ export function createYogaApp(
     },
     plugins: [
       useRequestMeta(),
-      useLimits({ production: options.production ?? false }),
+      useLimitErrorCodes(),
       usePageSizeLimit(),
+      useLimits({ production: options.production ?? false }),
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics)] : []),
     ],

@@ -8,7 +8,8 @@ import { SourceEnum } from "./enums.ts";
 export const MarketObservationType = builder.prismaObject("MarketObservation", {
   description: "One source's quote for one asset at the source's own observedAt.",
   fields: (t) => ({
-    id: t.exposeID("id"),
+    // A BigInt column: graphql's ID serializer refuses bigint, so it is sent as a string.
+    id: t.id({ resolve: (o) => o.id.toString() }),
     seq: t.expose("seq", {
       type: "BigInt",
       description: "Global commit order; resume subscriptions with it",
