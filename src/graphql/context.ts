@@ -29,4 +29,6 @@ export interface GraphQLContext {
   authorization: string | null;
   /** Who is calling, for per-client limits (remote address). */
   clientId: string;
+  /** Resolves when the client's connection can take more data (WebSocket send buffer drained). */
+  backpressure?: () => Promise<void>;
 }

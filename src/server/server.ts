@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { ExecutionArgs, GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga } from "graphql-yoga";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { Database } from "../db/database.ts";
 import type { GraphQLContext, GraphQLServices } from "../graphql/context.ts";
 import type { Logger } from "../logger/logger.ts";
@@ -42,6 +42,15 @@ interface ServerContext {
 }
 
 const clientOf = (req: IncomingMessage | undefined) => req?.socket.remoteAddress ?? "unknown";
+
+/** Above this many unsent bytes on a WebSocket, subscriptions wait (and their buffers conflate). */
+const WS_HIGH_WATER_BYTES = 256 * 1024;
+
+async function drained(socket: WebSocket): Promise<void> {
+  while (socket.bufferedAmount > WS_HIGH_WATER_BYTES && socket.readyState === socket.OPEN) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 export function createYogaApp(
   options: Pick<
@@ -161,7 +170,7 @@ export function createServer(options: ServerOptions) {
   });
 
   const wss = new WebSocketServer({ server: http, path: "/graphql", maxPayload: maxBody });
-  const ws = useServer<Record<string, unknown>, { request: IncomingMessage }>(
+  const ws = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
     {
       execute: (args) =>
         (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
@@ -182,12 +191,13 @@ export function createServer(options: ServerOptions) {
         }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        const socket = ctx.extra.socket;
         return {
           schema,
           operationName: payload.operationName,
           document,
           variableValues: payload.variables,
-          contextValue: await contextFactory(),
+          contextValue: { ...(await contextFactory()), backpressure: () => drained(socket) },
           rootValue: { execute, subscribe },
         };
       },

@@ -35,7 +35,8 @@ export async function createEmptyPostgresDatabase(): Promise<{ url: string; drop
 export interface TestDatabase {
   db: Database;
   url?: string;
-  /** Empties every table and restarts sequences (between tests; schema stays). */
+  /** Empties every table (between tests; schema stays). The seq sequence keeps counting up, as it
+   *  does in production: a live market feed must never see seq go backwards. */
   reset(): Promise<void>;
   dispose(): Promise<void>;
 }
@@ -60,7 +61,6 @@ async function resetTables(db: Database) {
   await db.prisma.$executeRawUnsafe(
     `TRUNCATE ${TABLES.map((t) => `"${t}"`).join(", ")} RESTART IDENTITY CASCADE`,
   );
-  await db.prisma.$executeRawUnsafe(`ALTER SEQUENCE "market_observation_seq_seq" RESTART WITH 1`);
 }
 
 /** A migrated PostgreSQL database of its own, dropped on dispose. */

@@ -114,9 +114,12 @@ export function createMarketFeed(options: FeedOptions) {
 
   async function* subscribe(
     filter: MarketFilter,
-    opts: { afterSeq?: bigint | null; mode: "LATEST" | "ALL" },
+    opts: { afterSeq?: bigint | null; mode: "LATEST" | "ALL"; backpressure?: () => Promise<void> },
     signal?: AbortSignal,
   ): AsyncGenerator<MarketUpdate> {
+    // A slow client is not allowed to grow the socket's send buffer: while it drains, updates
+    // wait in the bounded subscriber buffer, which conflates (LATEST) or folds into a GAP (ALL).
+    const drained = opts.backpressure ?? (() => Promise.resolve());
     const resume = opts.afterSeq ?? null;
     let delivered = resume ?? dispatched ?? (await maxSeq());
     let wake: (() => void) | null = null;
@@ -147,6 +150,7 @@ export function createMarketFeed(options: FeedOptions) {
             cursor = rows.at(-1)!.seq;
             for (const u of await toUpdates(rows)) {
               if (u.seq <= delivered) continue;
+              await drained();
               delivered = u.seq;
               yield u;
             }
@@ -155,6 +159,7 @@ export function createMarketFeed(options: FeedOptions) {
         }
       }
       while (!signal?.aborted) {
+        await drained();
         const next = buffer.shift();
         if (!next) {
           await new Promise<void>((resolve) => {
@@ -188,6 +193,12 @@ export function createMarketFeed(options: FeedOptions) {
     subscribe,
     get subscriberCount() {
       return subscribers.size;
+    },
+    /** Updates held in subscriber buffers right now (bounded: see SubscriberBuffer). */
+    get buffered() {
+      let n = 0;
+      for (const s of subscribers) n += s.buffer.size;
+      return n;
     },
   };
 }

@@ -45,23 +45,24 @@ export class SubscriberBuffer {
       this.conflate();
       return;
     }
-    // ALL: fold the overflow into a GAP at the end of the buffer.
+    // ALL: fold the overflow into a GAP at the end of the buffer; a GAP right before it grows
+    // instead, so consecutive overflows stay one contiguous range.
+    const dropped = this.items.at(-1)?.kind === "GAP" ? undefined : this.items.pop();
     const tail = this.items.at(-1);
     if (tail?.kind === "GAP") {
       tail.toSeq = top;
       tail.seq = top;
-    } else {
-      const dropped = this.items.pop()!;
-      const from = dropped.kind === "GAP" ? (dropped.fromSeq ?? dropped.seq) : dropped.seq;
-      this.items.push({
-        kind: "GAP",
-        seq: top,
-        fromSeq: from,
-        toSeq: top,
-        observation: null,
-        latestPrice: null,
-      });
+      return;
     }
+    const from = dropped ? (dropped.kind === "GAP" ? (dropped.fromSeq ?? dropped.seq) : dropped.seq) : top;
+    this.items.push({
+      kind: "GAP",
+      seq: top,
+      fromSeq: from,
+      toSeq: top,
+      observation: null,
+      latestPrice: null,
+    });
   }
 
   shift(): MarketUpdate | undefined {

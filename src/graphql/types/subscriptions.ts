@@ -81,7 +81,7 @@ builder.subscriptionType({
         return abortable((signal) =>
           ctx.services.feed.subscribe(
             { symbols: args.symbols, assetIds, sources: args.sources },
-            { afterSeq: args.afterSeq ?? null, mode: args.mode ?? "LATEST" },
+            { afterSeq: args.afterSeq ?? null, mode: args.mode ?? "LATEST", backpressure: ctx.backpressure },
             signal,
           ),
         );

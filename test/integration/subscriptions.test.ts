@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createTestApp, TEST_API_KEY } from "../support/app.ts";
+import { createPgliteTestDatabase, type TestDatabase } from "../support/databases.ts";
+import {
+  COINGECKO_TOP250,
+  loadFixture,
+  type ReplayServer,
+  startReplayServer,
+} from "../support/replay-server.ts";
+import { collect, wsClient } from "../support/ws-client.ts";
+
+type Item = Record<string, unknown>;
+let replay: ReplayServer;
+let t: TestDatabase;
+let app: ReturnType<typeof createTestApp>;
+let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
+
+beforeAll(async () => {
+  replay = await startReplayServer();
+  t = await createPgliteTestDatabase();
+  app = createTestApp(t.db, replay, { env: { ETL_BATCH_SIZE: "100" } });
+  http = await app.listen();
+});
+afterAll(async () => {
+  await http.server.stop();
+  app.stop();
+  await t.dispose();
+  await replay.close();
+});
+beforeEach(async () => {
+  await t.reset();
+  replay.setCoinGeckoPages([loadFixture<Item[]>(COINGECKO_TOP250)]);
+  replay.clearFaults();
+});
+
+const UPDATES = `subscription($symbols: [String!], $afterSeq: BigInt, $mode: MarketUpdateMode) {
+  marketUpdates(symbols: $symbols, afterSeq: $afterSeq, mode: $mode) {
+    kind seq fromSeq toSeq
+    observation { source priceUsd observedAt asset { symbol } }
+    latestPrice { priceUsd sources { source } }
+  }
+}`;
+
+async function trigger(sources?: string[]) {
+  const res = await fetch(`${http.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TEST_API_KEY}` },
+    body: JSON.stringify({
+      query: "mutation($s: [Source!]) { triggerEtl(input: { sources: $s }) { run { id } alreadyRunning } }",
+      variables: { s: sources },
+    }),
+  });
+  const body = await res.json();
+  expect(body.errors).toBeUndefined();
+  return Number(body.data.triggerEtl.run.id);
+}
+
+async function waitForRun(id: number) {
+  for (let i = 0; i < 400; i++) {
+    const run = await t.db.prisma.etlRun.findUnique({ where: { id } });
+    if (run && run.status !== "RUNNING") return run;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`run ${id} did not finish`);
+}
+
+const seqsInDb = async (where: object = {}) =>
+  (
+    await t.db.prisma.marketObservation.findMany({ where, select: { seq: true }, orderBy: { seq: "asc" } })
+  ).map((r) => Number(r.seq));
+
+describe("subscriptions over graphql-ws on a real port", () => {
+  it("marketUpdates(symbols: [BTC]) receives the BTC updates of a triggered run, and nothing else", async () => {
+    const client = wsClient(http.wsUrl);
+    const sub = collect(client, UPDATES, { symbols: ["BTC"] });
+    await new Promise((r) => setTimeout(r, 300));
+    await waitForRun(await trigger());
+    const expected = await seqsInDb({ asset: { symbol: "BTC" } });
+    expect(expected.length).toBe(184);
+    const events = await sub.until(expected.length);
+    sub.stop();
+    await client.dispose();
+    expect(events.map((e) => e.marketUpdates.observation.asset.symbol)).toEqual(expected.map(() => "BTC"));
+    expect(events.map((e) => e.marketUpdates.seq)).toEqual(expected);
+    expect(events[0].marketUpdates).toMatchObject({
+      kind: "UPDATE",
+      latestPrice: { priceUsd: expect.any(Number) },
+    });
+  });
+
+  it("etlRunEvents sees RUNNING, per-batch progress, then SUCCEEDED", async () => {
+    const client = wsClient(http.wsUrl);
+    const sub = collect(
+      client,
+      `subscription { etlRunEvents { runId status progress { source written } run { id } } }`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const id = await trigger(["COINGECKO"]);
+    const events = await sub.until((es) => es.some((e) => e.etlRunEvents.status === "SUCCEEDED"));
+    sub.stop();
+    await client.dispose();
+    const statuses = events.map((e) => e.etlRunEvents.status);
+    expect(statuses[0]).toBe("RUNNING");
+    expect(statuses.at(-1)).toBe("SUCCEEDED");
+    expect(events.some((e) => e.etlRunEvents.progress?.written === 100)).toBe(true);
+    expect(events.every((e) => e.etlRunEvents.runId === String(id))).toBe(true);
+  });
+
+  it("driftWarnings receives the events of a drifted payload", async () => {
+    await waitForRun(await trigger(["COINGECKO"]));
+    const client = wsClient(http.wsUrl);
+    const sub = collect(
+      client,
+      `subscription { driftWarnings(source: COINGECKO) { kind path renamedFrom confidence } }`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    replay.setCoinGeckoPages([
+      loadFixture<Item[]>(COINGECKO_TOP250).map(({ current_price, ...rest }) => ({
+        ...rest,
+        price_current: current_price,
+      })),
+    ]);
+    await waitForRun(await trigger(["COINGECKO"]));
+    const events = await sub.until(1);
+    sub.stop();
+    await client.dispose();
+    expect(events[0].driftWarnings).toMatchObject({
+      kind: "RENAMED",
+      path: "price_current",
+      renamedFrom: "current_price",
+    });
+  });
+
+  it("resumes with afterSeq: exactly the missed updates, then live ones, no gap and no duplicate", async () => {
+    await waitForRun(await trigger(["COINGECKO"]));
+    const last = (await seqsInDb()).at(-1)!;
+    // Offline while a run writes.
+    await waitForRun(await trigger(["COINPAPRIKA"]));
+    const missed = (await seqsInDb()).filter((s) => s > last);
+    expect(missed.length).toBe(500);
+    const client = wsClient(http.wsUrl);
+    const sub = collect(client, UPDATES, { afterSeq: last });
+    await sub.until(missed.length);
+    // …then live.
+    await waitForRun(await trigger(["CSV"]));
+    const all = (await seqsInDb()).filter((s) => s > last);
+    const events = await sub.until(all.length);
+    await new Promise((r) => setTimeout(r, 300));
+    sub.stop();
+    await client.dispose();
+    expect(events.map((e) => e.marketUpdates.seq)).toEqual(all);
+  });
+
+  it("resumes without gap or duplicate when the disconnect falls during a run's batches", async () => {
+    const first = wsClient(http.wsUrl);
+    const a = collect(first, UPDATES, { afterSeq: 0 });
+    const id = await trigger();
+    await a.until(150);
+    a.stop();
+    await first.dispose();
+    const seen = a.events.map((e) => e.marketUpdates.seq as number);
+    const lastSeen = seen.at(-1)!;
+    const second = wsClient(http.wsUrl);
+    const b = collect(second, UPDATES, { afterSeq: lastSeen });
+    await waitForRun(id);
+    const all = await seqsInDb();
+    await b.until(all.filter((s) => s > lastSeen).length);
+    await new Promise((r) => setTimeout(r, 300));
+    b.stop();
+    await second.dispose();
+    const combined = [...seen, ...b.events.map((e) => e.marketUpdates.seq as number)];
+    expect(combined).toEqual(all);
+  });
+
+  it("sends RESYNC first when afterSeq is beyond the retention window", async () => {
+    await waitForRun(await trigger(["COINGECKO"]));
+    const expired = createTestApp(t.db, replay, { retentionHours: 0 });
+    const server = await expired.listen();
+    const client = wsClient(server.wsUrl);
+    const sub = collect(client, UPDATES, { afterSeq: 1 });
+    const events = await sub.until(1);
+    sub.stop();
+    await client.dispose();
+    await server.server.stop();
+    expired.stop();
+    const max = (await seqsInDb()).at(-1);
+    expect(events[0].marketUpdates).toMatchObject({ kind: "RESYNC", seq: max, observation: null });
+  });
+
+  it("uses connectionParams.authorization for triggerEtl over WebSocket", async () => {
+    const anonymous = wsClient(http.wsUrl);
+    const denied = collect(anonymous, `mutation { triggerEtl { alreadyRunning } }`);
+    await denied.until(() => denied.errors.length > 0).catch(() => undefined);
+    await anonymous.dispose();
+    expect(JSON.stringify(denied.errors)).toContain("UNAUTHENTICATED");
+    const authorized = wsClient(http.wsUrl, { authorization: `Bearer ${TEST_API_KEY}` });
+    const ok = collect(
+      authorized,
+      `mutation { triggerEtl(input: { sources: [CSV] }) { run { id status } } }`,
+    );
+    const [event] = await ok.until(1);
+    await authorized.dispose();
+    expect(event.triggerEtl.run.status).toBe("RUNNING");
+    await waitForRun(Number(event.triggerEtl.run.id));
+  });
+});
+
+describe("subscriptions over SSE", () => {
+  it("streams marketUpdates as server-sent events", async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${http.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query: UPDATES, variables: { symbols: ["ETH"] } }),
+      signal: controller.signal,
+    });
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    await new Promise((r) => setTimeout(r, 300));
+    await waitForRun(await trigger(["COINGECKO"]));
+    let text = "";
+    const deadline = Date.now() + 20_000;
+    while (!text.includes('"symbol":"ETH"') && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    const data = text.split("\n").find((l) => l.startsWith("data: {"));
+    expect(JSON.parse(data!.slice(6)).data.marketUpdates.observation.asset.symbol).toBe("ETH");
+  });
+});
