@@ -18,7 +18,9 @@ let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
 beforeAll(async () => {
   replay = await startReplayServer();
   t = await createPgliteTestDatabase();
-  app = createTestApp(t.db, replay, { env: { ETL_BATCH_SIZE: "100" } });
+  // A buffer larger than any run here: these tests check the resume seam, not the slow-consumer
+  // policy (market-feed.test.ts does), so a busy CI machine must not conflate updates.
+  app = createTestApp(t.db, replay, { env: { ETL_BATCH_SIZE: "100" }, bufferSize: 10_000 });
   http = await app.listen();
 });
 afterAll(async () => {
