@@ -12,6 +12,7 @@ import { type EtlArgs, formatRunJson, parseEtlArgs } from "./pipeline/etl-cli.ts
 import { createEtlRunner, SOURCE_ORDER } from "./pipeline/etl-runner.ts";
 import { createEventBus } from "./pipeline/events.ts";
 import { createFailureInjector } from "./pipeline/failure-injection.ts";
+import { createPgEventTransport } from "./pipeline/pg-event-transport.ts";
 import { createScheduler } from "./pipeline/scheduler.ts";
 import { createServer } from "./server/server.ts";
 import { createSources } from "./sources/create-sources.ts";
@@ -67,7 +68,15 @@ async function main(command: Command, argv: string[]) {
   }
 
   const metrics = createMetrics({ defaults: command === "serve" });
-  const bus = createEventBus((error) => logger.error({ err: String(error) }, "event listener failed"));
+  // On PostgreSQL, events reach every process through LISTEN/NOTIFY; PGlite stays in-process.
+  let catchUp = () => {};
+  const bus = createEventBus({
+    transport:
+      db.kind === "postgres"
+        ? createPgEventTransport({ db, logger, onReconnect: () => catchUp() })
+        : undefined,
+    onListenerError: (error) => logger.error({ err: String(error) }, "event listener failed"),
+  });
   const runner = createEtlRunner({
     db,
     sources: createSources(config.sources, { onRetry: (e) => countRetry(metrics, e.source, e.status) }),
@@ -124,6 +133,7 @@ async function main(command: Command, argv: string[]) {
     retentionHours: config.live.retentionHours,
     bufferSize: config.live.bufferSize,
   });
+  catchUp = () => void feed.catchUp();
   const server = createServer({
     schema: buildSchema(),
     db,
@@ -154,6 +164,7 @@ async function main(command: Command, argv: string[]) {
     scheduler.stop();
     feed.stop();
     await runner.stop(`interrupted by ${signal}`);
+    await bus.stop();
     await server.stop();
     await db.close();
     logger.info("stopped");
@@ -162,6 +173,7 @@ async function main(command: Command, argv: string[]) {
   // Registered before listening: a signal right after the "listening" line must shut down cleanly.
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  await bus.start();
   feed.start();
   await server.start();
   scheduler.start();

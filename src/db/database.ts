@@ -13,12 +13,19 @@ export interface Database {
   kind: "postgres" | "pglite";
   prisma: PrismaClient;
   /** A dedicated connection (locks, LISTEN, migrations). Release it when done. */
-  connect(): Promise<SqlConnection>;
+  connect(options?: ConnectOptions): Promise<SqlConnection>;
   /** The driver pool (PostgreSQL only): COPY and other driver-level work. */
   pool?: pg.Pool;
   /** The embedded instance (PGlite only): in-process LISTEN/NOTIFY. */
   pglite?: PGlite;
   close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** Shown in pg_stat_activity (operators, and tests that terminate a given connection). */
+  applicationName?: string;
+  /** LISTEN notifications on this connection. */
+  onNotification?: (payload: string) => void;
 }
 
 export interface DatabaseOptions {
@@ -38,6 +45,7 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
   const log = options.logger.child({ module: "db" });
   const pool = new pg.Pool({
     connectionString: url,
+    application_name: "coinflow",
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
@@ -50,8 +58,18 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
     kind: "postgres",
     prisma,
     pool,
-    async connect() {
-      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    async connect(connectOptions?: ConnectOptions) {
+      const client = new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: 5_000,
+        application_name: connectOptions?.applicationName ?? "coinflow",
+      });
+      if (connectOptions?.onNotification) {
+        const onNotification = connectOptions.onNotification;
+        client.on("notification", (n) => {
+          if (n.payload) onNotification(n.payload);
+        });
+      }
       let resolveClosed!: (error: Error | undefined) => void;
       const closed = new Promise<Error | undefined>((resolve) => {
         resolveClosed = resolve;

@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../db/database.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { NormalizedRecord, SourceId } from "../sources/record.ts";
+import { EVENT_CHANNEL, encodeEvent } from "./pg-event-transport.ts";
 
 /** Serializes seq allocation: taken in each batch transaction before nextval, so seq order is commit order. */
 export const SEQ_LOCK_KEY = 4_242_002;
@@ -88,7 +89,22 @@ export async function upsertObservations(
       WHERE l.observed_at <= EXCLUDED.observed_at
     )
     SELECT id, seq, asset_id FROM upserted ORDER BY seq`;
-  return written.map((r) => ({ id: BigInt(r.id), seq: BigInt(r.seq), assetId: Number(r.asset_id) }));
+  const rowsWritten = written.map((r) => ({
+    id: BigInt(r.id),
+    seq: BigInt(r.seq),
+    assetId: Number(r.asset_id),
+  }));
+  if (rowsWritten.length > 0) {
+    // Inside the transaction: PostgreSQL delivers it on commit, never before, never for a rollback.
+    const event = encodeEvent("batchCommitted", {
+      runId,
+      source,
+      seqFrom: rowsWritten[0]!.seq,
+      seqTo: rowsWritten.at(-1)!.seq,
+    });
+    await tx.$executeRaw`SELECT pg_notify(${EVENT_CHANNEL}, ${event})`;
+  }
+  return rowsWritten;
 }
 
 /** Canonical rank: CoinGecko's, else CoinPaprika's (the caller decides which ranks may apply). */
