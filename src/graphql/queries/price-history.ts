@@ -29,9 +29,13 @@ export async function loadCandles(
     from?: Date | null;
     to?: Date | null;
     sources?: ("COINGECKO" | "COINPAPRIKA" | "CSV")[] | null;
+    limit?: number | null;
   },
 ) {
   if (args.from && args.to && args.from >= args.to) throw badInput("from", "must be before to");
+  if (args.limit != null && (args.limit < 1 || args.limit > MAX_CANDLES)) {
+    throw badInput("limit", `must be between 1 and ${MAX_CANDLES}, got ${args.limit}`);
+  }
   const sourceFilter = args.sources?.length
     ? Prisma.sql`AND source::text = ANY(${args.sources}::text[])`
     : Prisma.empty;
@@ -52,7 +56,7 @@ export async function loadCandles(
         ${sourceFilter}
       GROUP BY 1
       ORDER BY 1 DESC
-      LIMIT ${MAX_CANDLES}
+      LIMIT ${args.limit ?? MAX_CANDLES}
     ) c ORDER BY bucket`;
   return rows.map((r) => ({
     bucket: new Date(r.bucket),

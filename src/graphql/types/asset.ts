@@ -110,6 +110,7 @@ export const AssetType = builder.prismaObject("Asset", {
         from: t.arg({ type: "DateTime", required: false }),
         to: t.arg({ type: "DateTime", required: false }),
         sources: t.arg({ type: [SourceEnum], required: false }),
+        limit: t.arg.int({ required: false, description: "Only the newest N buckets (at most 5000)" }),
       },
       resolve: (asset, args, ctx) => loadCandles(ctx.prisma, asset.id, args),
     }),
@@ -292,6 +293,7 @@ builder.queryFields((t) => ({
       from: t.arg({ type: "DateTime", required: false }),
       to: t.arg({ type: "DateTime", required: false }),
       sources: t.arg({ type: [SourceEnum], required: false }),
+      limit: t.arg.int({ required: false, description: "Only the newest N buckets (at most 5000)" }),
     },
     resolve: async (_root, args, ctx) => {
       const asset = /^\d+$/.test(args.asset)
