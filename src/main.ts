@@ -1,8 +1,9 @@
 import pino from "pino";
-import { type Config, ConfigError, loadConfig } from "./config/config.ts";
+import { type Config, ConfigError, envValue, loadConfig } from "./config/config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
 import { retryWithBackoff } from "./db/startup-retry.ts";
+import { startDemoUpstream } from "./demo/demo-upstream.ts";
 import { createAuthFailureLimiter } from "./graphql/auth.ts";
 import { createMarketFeed } from "./graphql/live/market-feed.ts";
 import { buildSchema } from "./graphql/schema.ts";
@@ -22,8 +23,9 @@ import { createSources } from "./sources/create-sources.ts";
  *   tsx src/main.ts serve     HTTP + WebSocket server and the schedule (npm start)
  *   tsx src/main.ts etl       one ETL run (npm run etl)
  *   tsx src/main.ts migrate   apply pending migrations (npm run db:migrate)
+ *   tsx src/main.ts demo      serve with recorded payloads replayed locally as moving prices
  */
-const COMMANDS = ["serve", "etl", "migrate"] as const;
+const COMMANDS = ["serve", "etl", "migrate", "demo"] as const;
 type Command = (typeof COMMANDS)[number];
 
 function fail(message: string, code = 2): never {
@@ -33,8 +35,22 @@ function fail(message: string, code = 2): never {
 
 async function main(command: Command, argv: string[]) {
   let config: Config;
+  let demoUpstream: Awaited<ReturnType<typeof startDemoUpstream>> | null = null;
   try {
-    config = loadConfig();
+    if (command === "demo") {
+      // Offline demo: the recorded payloads replayed on 127.0.0.1 with moving prices, a short
+      // schedule, and its own embedded database unless one is configured.
+      demoUpstream = await startDemoUpstream();
+      config = loadConfig({
+        COINGECKO_BASE_URL: demoUpstream.coingeckoBase,
+        COINPAPRIKA_BASE_URL: demoUpstream.coinpaprikaBase,
+        ETL_INTERVAL_SECONDS: envValue("ETL_INTERVAL_SECONDS") ?? "10",
+        DATA_DIR: envValue("DATA_DIR") ?? "./.data-demo",
+        COINPAPRIKA_MAX_ASSETS: envValue("COINPAPRIKA_MAX_ASSETS") ?? "250",
+      });
+    } else {
+      config = loadConfig();
+    }
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
@@ -167,6 +183,7 @@ async function main(command: Command, argv: string[]) {
     await bus.stop();
     await server.stop();
     await db.close();
+    await demoUpstream?.close();
     logger.info("stopped");
     process.exit(0);
   };

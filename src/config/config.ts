@@ -227,7 +227,12 @@ function passwordOf(databaseUrl: string | undefined): string | undefined {
 
 export type Config = ReturnType<typeof parseConfig>;
 
-/** Reads process.env (the one place that does). */
-export function loadConfig(): Config {
-  return parseConfig(process.env);
+/** Reads process.env (the one place that does); overrides win (the offline demo sets its upstream). */
+export function loadConfig(overrides: Record<string, string> = {}): Config {
+  return parseConfig({ ...process.env, ...overrides });
+}
+
+/** A variable as set in the environment (for commands that default it differently). */
+export function envValue(name: (typeof ENV_NAMES)[number]): string | undefined {
+  return process.env[name] || undefined;
 }

@@ -4,7 +4,10 @@ import { extname, join, normalize } from "node:path";
 
 const ROOT = join(process.cwd(), "public");
 // The live page imports the graphql-ws browser client straight from node_modules (no build step).
-const VENDOR = { prefix: "/vendor/graphql-ws/", root: join(process.cwd(), "node_modules", "graphql-ws", "dist") };
+const VENDOR = {
+  prefix: "/vendor/graphql-ws/",
+  root: join(process.cwd(), "node_modules", "graphql-ws", "dist"),
+};
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
@@ -17,7 +20,9 @@ const TYPES: Record<string, string> = {
 export async function serveStatic(path: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   const vendor = path.startsWith(VENDOR.prefix);
   const root = vendor ? VENDOR.root : ROOT;
-  const relative = normalize(vendor ? path.slice(VENDOR.prefix.length - 1) : path === "/" ? "/index.html" : path);
+  const relative = normalize(
+    vendor ? path.slice(VENDOR.prefix.length - 1) : path === "/" ? "/index.html" : path,
+  );
   const file = join(root, relative);
   if (!file.startsWith(`${root}/`) || !TYPES[extname(file)]) return false;
   let body: Buffer;

@@ -3,7 +3,12 @@ import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, TEST_API_KEY } from "../support/app.ts";
 import { createPgliteTestDatabase, type TestDatabase } from "../support/databases.ts";
-import { COINGECKO_TOP250, loadFixture, type ReplayServer, startReplayServer } from "../support/replay-server.ts";
+import {
+  COINGECKO_TOP250,
+  loadFixture,
+  type ReplayServer,
+  startReplayServer,
+} from "../support/replay-server.ts";
 
 type Item = Record<string, unknown>;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -57,12 +62,18 @@ describe("the live prices page in headless Chromium", () => {
 
     // A new CoinGecko capture with BTC 3 % higher, observed later.
     const items = loadFixture<Item[]>(COINGECKO_TOP250);
-    items[0] = { ...items[0], current_price: (items[0]!.current_price as number) * 1.03, last_updated: "2023-05-13T11:00:00.000Z" };
+    items[0] = {
+      ...items[0],
+      current_price: (items[0]!.current_price as number) * 1.03,
+      last_updated: "2023-05-13T11:00:00.000Z",
+    };
     replay.setCoinGeckoPages([items]);
     const res = await fetch(`${http.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${TEST_API_KEY}` },
-      body: JSON.stringify({ query: "mutation { triggerEtl(input: { sources: [COINGECKO] }) { run { id } } }" }),
+      body: JSON.stringify({
+        query: "mutation { triggerEtl(input: { sources: [COINGECKO] }) { run { id } } }",
+      }),
     });
     expect((await res.json()).errors).toBeUndefined();
     await page.waitForFunction(

@@ -12,8 +12,12 @@ export interface ServiceProcess {
  * Starts `tsx src/main.ts <command>` as a real child process with the given environment and
  * waits for its "listening" log line (PORT=0 picks a free port, read back from the log).
  */
-export async function spawnService(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "serve"], {
+export async function spawnService(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  command: "serve" | "demo" = "serve",
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", command], {
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", ETL_INTERVAL_SECONDS: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
