@@ -109,6 +109,7 @@ async function main(command: Command, argv: string[]) {
       COINPAPRIKA: config.sources.coinpaprika.driftPolicy,
       CSV: config.sources.csv.driftPolicy,
     },
+    rawRetentionDays: config.etl.rawPayloadRetentionDays,
     checks: {
       freshnessMs: config.etl.consensusFreshnessSeconds * 1000,
       deviationPct: config.etl.consensusDeviationPct,

@@ -22,6 +22,8 @@ export interface EtlRunnerDeps {
   batchSize: number;
   driftPolicies: Record<SourceId, "warn" | "quarantine">;
   checks: { freshnessMs: number; deviationPct: number; countDropPct: number };
+  /** RAW_PAYLOAD_RETENTION_DAYS: archived payloads older than this are pruned after each run. */
+  rawRetentionDays?: number;
 }
 
 export interface StartOptions {
@@ -251,6 +253,12 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
       await recordRunAnomalies(prisma, run.id, touched, results, deps.checks).catch((error: unknown) => {
         crash = error instanceof Error ? error : new Error(String(error));
       });
+    }
+    if (deps.rawRetentionDays !== undefined && deps.rawRetentionDays > 0) {
+      const cutoff = new Date(Date.now() - deps.rawRetentionDays * 86_400_000);
+      await prisma.rawPayload
+        .deleteMany({ where: { receivedAt: { lt: cutoff } } })
+        .catch((error: unknown) => log.warn({ err: (error as Error).message }, "raw archive pruning failed"));
     }
     const failed = results.filter((r) => r.status === "FAILED").length;
     const status: RunSummary["status"] = crash

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -36,7 +37,17 @@ export function useRequestMeta(): Plugin {
       const results = Array.isArray(result) ? result : [result];
       for (const r of results) {
         if (r && typeof r === "object" && !(Symbol.asyncIterator in r)) {
-          const single = r as { extensions?: Record<string, unknown> };
+          const single = r as { extensions?: Record<string, unknown>; errors?: GraphQLError[] };
+          // Masked errors say nothing about the cause: the request id lets an operator find it in the logs.
+          single.errors = single.errors?.map((e) =>
+            e.message === "Unexpected error."
+              ? new GraphQLError(e.message, {
+                  nodes: e.nodes,
+                  path: e.path,
+                  extensions: { ...e.extensions, code: "INTERNAL_SERVER_ERROR", requestId: meta.id },
+                })
+              : e,
+          );
           single.extensions = {
             ...single.extensions,
             requestId: meta.id,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { inChunks } from "./chunked.ts";
 import type { HttpClient } from "./http-client.ts";
 import { firstIssue, lenientNumber, positiveOrNull } from "./lenient-number.ts";
 import { parseJsonArray } from "./parse-json-array.ts";
@@ -93,11 +94,10 @@ export function createCoinGeckoSource(options: CoinGeckoOptions): MarketSource {
         const stream: SourceStream = {
           name: `coins/markets?page=${page}`,
           payload,
-          async *chunks() {
-            yield items.map((raw, i) =>
+          chunks: () =>
+            inChunks(items, (raw, i) =>
               normalizeCoinGeckoItem(raw, (page - 1) * COINGECKO_PAGE_SIZE + i, `page ${page} item ${i + 1}`),
-            );
-          },
+            ),
         };
         yield stream;
         if (items.length < COINGECKO_PAGE_SIZE) return;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { inChunks } from "./chunked.ts";
 import type { HttpClient } from "./http-client.ts";
 import { firstIssue, lenientNumber, positiveOrNull } from "./lenient-number.ts";
 import { parseJsonArray } from "./parse-json-array.ts";
@@ -106,9 +107,8 @@ export function createCoinPaprikaSource(options: CoinPaprikaOptions): MarketSour
       yield {
         name: "tickers",
         payload,
-        async *chunks() {
-          yield kept.map((raw, i) => normalizeCoinPaprikaTicker(raw, i, `ticker ${i + 1} by rank`));
-        },
+        chunks: () =>
+          inChunks(kept, (raw, i) => normalizeCoinPaprikaTicker(raw, i, `ticker ${i + 1} by rank`)),
       };
     },
   };

@@ -405,3 +405,43 @@ describe("GraphQL over HTTP", () => {
     expect(bad.status).toBe(400);
   });
 });
+
+describe("production mode", () => {
+  it("turns introspection and GraphiQL off unless GRAPHQL_EXPLORER=true", async () => {
+    const prod = createTestApp(t.db, replay, { production: true, explorer: false });
+    const introspection = await prod.gql(`{ __schema { queryType { name } } }`);
+    const graphiql = await prod.yoga.fetch("http://127.0.0.1/graphql", { headers: { accept: "text/html" } });
+    prod.stop();
+    expect(introspection.body.errors?.[0]?.message).toMatch(/introspection/i);
+    expect(await graphiql.text()).not.toMatch(/graphiql/i);
+    const explorer = createTestApp(t.db, replay, { production: true, explorer: true });
+    const allowed = await explorer.gql(`{ __schema { queryType { name } } }`);
+    explorer.stop();
+    expect(allowed.body.data).toEqual({ __schema: { queryType: { name: "Query" } } });
+  });
+
+  it("masks unexpected errors and gives the request id to quote", async () => {
+    // An id beyond PostgreSQL's int range makes the database driver fail: not a GraphQLError.
+    const r = await app.gql(`{ etlRun(id: "3000000000") { id } }`, {}, { "x-request-id": "mask-test-1" });
+    expect(r.body.errors?.[0]).toMatchObject({
+      message: "Unexpected error.",
+      extensions: { code: "INTERNAL_SERVER_ERROR", requestId: "mask-test-1" },
+    });
+    expect(JSON.stringify(r.body)).not.toMatch(/prisma|postgres|out of range/i);
+  });
+});
+
+describe("resetDriftBaseline", () => {
+  it("needs the API key and forgets the source's baseline", async () => {
+    const denied = await app.gql(`mutation { resetDriftBaseline(source: COINGECKO) }`);
+    expect(denied.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(await t.db.prisma.driftBaseline.count({ where: { source: "COINGECKO" } })).toBe(1);
+    const ok = await app.gql(
+      `mutation { resetDriftBaseline(source: COINGECKO) }`,
+      {},
+      { authorization: `Bearer ${TEST_API_KEY}` },
+    );
+    expect(ok.body.data).toEqual({ resetDriftBaseline: true });
+    expect(await t.db.prisma.driftBaseline.count({ where: { source: "COINGECKO" } })).toBe(0);
+  });
+});

@@ -232,6 +232,21 @@ describe.each(databaseKinds.filter((k) => k.available))("pipeline on $kind", ({ 
     expect(after).toMatchObject({ alreadyRunning: false, run: { id: first.run.id, status: "SUCCEEDED" } });
   });
 
+  it("records a count drop against the previous successful run as an anomaly", async () => {
+    const { runner } = createTestRunner(t.db, replay, { ETL_SOURCES: "coingecko" });
+    await runner.run({ trigger: "CLI" });
+    replay.setCoinGeckoPages([cg().slice(0, 50)]);
+    const run = await runner.run({ trigger: "CLI" });
+    const drop = await t.db.prisma.anomaly.findFirstOrThrow({
+      where: { runId: run.runId, kind: "COUNT_DROP" },
+    });
+    expect(drop).toMatchObject({
+      source: "COINGECKO",
+      severity: "WARNING",
+      detail: { fetched: 50, previousFetched: 250, dropPct: 80 },
+    });
+  });
+
   it("records price deviations from the consensus as anomalies", async () => {
     const tickers = cp();
     tickers[0] = {

@@ -1,0 +1,509 @@
+// npm run bench [-- --quick] [-- --json]
+// Every target is a ratio against a baseline measured in this same run, interleaved, over several
+// rounds; the median ratio is reported. See BENCHMARKS.md for the method.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import autocannon from "autocannon";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { parseConfig } from "../src/config/config.ts";
+import { createDatabase, type Database } from "../src/db/database.ts";
+import { migrate } from "../src/db/migrator.ts";
+import { createLogger } from "../src/logger/logger.ts";
+import { createMetrics } from "../src/metrics/metrics.ts";
+import { type ResolvedRecord, upsertObservations } from "../src/pipeline/batch-writer.ts";
+import { createEtlRunner } from "../src/pipeline/etl-runner.ts";
+import { createEventBus } from "../src/pipeline/events.ts";
+import { createFailureInjector } from "../src/pipeline/failure-injection.ts";
+import { createSources } from "../src/sources/create-sources.ts";
+import type { NormalizedRecord } from "../src/sources/record.ts";
+import { COINPAPRIKA_TICKERS, loadFixture, startReplayServer } from "../test/support/replay-server.ts";
+
+const quick = process.argv.includes("--quick");
+const asJson = process.argv.includes("--json");
+const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
+const logger = createLogger({ level: "silent" });
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+interface Row {
+  scenario: string;
+  metric: string;
+  value: number;
+  baseline: number | null;
+  ratio: number | null;
+  target: string | null;
+  pass: boolean | null;
+}
+const rows: Row[] = [];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+function row(
+  r: Omit<Row, "ratio" | "pass"> & {
+    check?: (ratio: number, value: number) => boolean;
+    ratio?: number | null;
+  },
+) {
+  const ratio = r.ratio !== undefined ? r.ratio : r.baseline ? r.value / r.baseline : null;
+  rows.push({
+    scenario: r.scenario,
+    metric: r.metric,
+    value: round(r.value),
+    baseline: r.baseline === null ? null : round(r.baseline),
+    ratio: ratio === null ? null : round(ratio, 3),
+    target: r.target,
+    pass: r.check ? r.check(ratio ?? Number.NaN, r.value) : null,
+  });
+}
+
+async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `coinflow_bench_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: ADMIN });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+const ASSETS = 500;
+function syntheticRecords(n: number, priceShift = 0): ResolvedRecord[] {
+  const base = Date.parse("2024-01-01T00:00:00Z");
+  return Array.from({ length: n }, (_, i) => {
+    const record: NormalizedRecord = {
+      source: "COINGECKO",
+      sourceAssetId: `a${i % ASSETS}`,
+      symbol: `A${i % ASSETS}`,
+      name: null,
+      observedAt: new Date(base + Math.floor(i / ASSETS) * 60_000),
+      priceUsd: 100 + (i % 997) + priceShift,
+      marketCapUsd: 1e9 + i,
+      volume24hUsd: 1e7 + i,
+      change24hPct: (i % 21) - 10,
+      circulatingSupply: 1e6,
+      totalSupply: 2e6,
+      maxSupply: null,
+      rank: (i % ASSETS) + 1,
+      open: null,
+      high: null,
+      low: null,
+      close: null,
+      position: i,
+      location: `row ${i}`,
+      raw: null,
+    };
+    return { record, assetId: (i % ASSETS) + 1 };
+  });
+}
+
+async function seedAssets(db: Database) {
+  await db.prisma.$executeRawUnsafe(
+    `INSERT INTO asset (symbol, name, rank) SELECT 'A' || g, 'Asset ' || g, g FROM generate_series(1, ${ASSETS}) g`,
+  );
+  return (await db.prisma.etlRun.create({ data: { trigger: "CLI", requested: ["COINGECKO"] } })).id;
+}
+
+async function ours(db: Database, runId: number, records: ResolvedRecord[]) {
+  const started = performance.now();
+  let written = 0;
+  for (let i = 0; i < records.length; i += 500) {
+    const chunk = records.slice(i, i + 500);
+    written += (await db.prisma.$transaction((tx) => upsertObservations(tx, runId, "COINGECKO", chunk)))
+      .length;
+  }
+  return { ms: performance.now() - started, written };
+}
+
+async function truncate(db: Database) {
+  await db.prisma.$executeRawUnsafe("TRUNCATE market_observation, latest_price");
+}
+
+async function copyBaseline(url: string, records: ResolvedRecord[]) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`CREATE TABLE IF NOT EXISTS bench_copy (LIKE market_observation INCLUDING DEFAULTS)`);
+  await client.query("TRUNCATE bench_copy");
+  const started = performance.now();
+  const stream = client.query(
+    copyFrom(
+      "COPY bench_copy (id, seq, asset_id, source, observed_at, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, circulating_supply, total_supply, max_supply, rank, run_id) FROM STDIN",
+    ),
+  );
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on("finish", resolve);
+    stream.on("error", reject);
+  });
+  let buffer = "";
+  records.forEach((r, i) => {
+    const x = r.record;
+    buffer += `${i + 1}\t${i + 1}\t${r.assetId}\tCOINGECKO\t${x.observedAt.toISOString()}\t${x.priceUsd}\t${x.marketCapUsd}\t${x.volume24hUsd}\t${x.change24hPct}\t${x.circulatingSupply}\t${x.totalSupply}\t\\N\t${x.rank}\t1\n`;
+    if (buffer.length > 1 << 16) {
+      stream.write(buffer);
+      buffer = "";
+    }
+  });
+  stream.end(buffer);
+  await done;
+  const ms = performance.now() - started;
+  await client.end();
+  return ms;
+}
+
+async function upsertLoop(db: Database, runId: number, records: ResolvedRecord[]) {
+  const started = performance.now();
+  let seq = 10_000_000n;
+  for (const { record: x, assetId } of records) {
+    const data = {
+      priceUsd: x.priceUsd,
+      marketCapUsd: x.marketCapUsd,
+      volume24hUsd: x.volume24hUsd,
+      runId,
+      seq: seq++,
+    };
+    await db.prisma.marketObservation.upsert({
+      where: { assetId_source_observedAt: { assetId, source: "COINGECKO", observedAt: x.observedAt } },
+      create: { ...data, assetId, source: "COINGECKO", observedAt: x.observedAt },
+      update: data,
+    });
+  }
+  return performance.now() - started;
+}
+
+async function benchIngest() {
+  const n = quick ? 5_000 : 50_000;
+  const sample = quick ? 200 : 2_000;
+  const rounds = quick ? 2 : 3;
+  const records = syntheticRecords(n);
+  const { url, drop } = await freshPostgres();
+  const db = await createDatabase({ url, dataDir: "unused", logger });
+  await migrate(db, logger);
+  const runId = await seedAssets(db);
+  const copyRatios: number[] = [];
+  const loopRatios: number[] = [];
+  const oursRates: number[] = [];
+  const reRatios: number[] = [];
+  let reWritten = 0;
+  for (let r = 0; r < rounds; r++) {
+    log(`ingest round ${r + 1}/${rounds}`);
+    await truncate(db);
+    const fresh = await ours(db, runId, records);
+    const again = await ours(db, runId, records);
+    reWritten = again.written;
+    const copyMs = await copyBaseline(url, records);
+    await truncate(db);
+    const loopMs = await upsertLoop(db, runId, records.slice(0, sample));
+    const oursRate = n / (fresh.ms / 1000);
+    oursRates.push(oursRate);
+    copyRatios.push(oursRate / (n / (copyMs / 1000)));
+    loopRatios.push(oursRate / (sample / (loopMs / 1000)));
+    reRatios.push(again.ms / fresh.ms);
+  }
+  const rate = median(oursRates);
+  row({
+    scenario: "ingest",
+    metric: `rows/s, ${n} fresh rows vs COPY`,
+    value: rate,
+    baseline: rate / median(copyRatios),
+    target: ">= 0.25",
+    ratio: median(copyRatios),
+    check: (x) => x >= 0.25,
+  });
+  row({
+    scenario: "ingest",
+    metric: `rows/s vs Prisma upsert loop (${sample}-row sample)`,
+    value: rate,
+    baseline: rate / median(loopRatios),
+    target: ">= 20",
+    ratio: median(loopRatios),
+    check: (x) => x >= 20,
+  });
+  row({
+    scenario: "re-ingest unchanged",
+    metric: "rows written",
+    value: reWritten,
+    baseline: null,
+    target: "= 0",
+    ratio: null,
+    check: (_r, v) => v === 0,
+  });
+  row({
+    scenario: "re-ingest unchanged",
+    metric: "time vs fresh ingest",
+    value: median(reRatios),
+    baseline: 1,
+    target: "<= 1",
+    ratio: median(reRatios),
+    check: (x) => x <= 1,
+  });
+  await db.close();
+  await drop();
+
+  // The embedded default, same path: no target, the price users pay for zero setup.
+  const root = mkdtempSync(join(tmpdir(), "coinflow-bench-"));
+  const lite = await createDatabase({ dataDir: join(root, "data"), logger });
+  await migrate(lite, logger);
+  const liteRun = await seedAssets(lite);
+  const liteRates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    await truncate(lite);
+    liteRates.push(n / ((await ours(lite, liteRun, records)).ms / 1000));
+  }
+  row({
+    scenario: "ingest (PGlite)",
+    metric: "rows/s vs PostgreSQL",
+    value: median(liteRates),
+    baseline: rate,
+    target: null,
+  });
+  await lite.close();
+  rmSync(root, { recursive: true, force: true });
+}
+
+async function benchEndToEnd(url: string) {
+  const replay = await startReplayServer();
+  const csvRows = quick ? 2_000 : 10_000;
+  const dir = mkdtempSync(join(tmpdir(), "coinflow-bench-csv-"));
+  const csv = join(dir, "prices.csv");
+  const lines = ["symbol,name,price,date"];
+  for (let i = 0; i < csvRows; i++) {
+    lines.push(
+      `C${i % 200},Coin ${i % 200},${(1 + (i % 500)).toFixed(2)},${new Date(Date.UTC(2020, 0, 1) + Math.floor(i / 200) * 86_400_000).toISOString().slice(0, 10)}`,
+    );
+  }
+  writeFileSync(csv, `${lines.join("\n")}\n`);
+  replay.setCoinPaprikaTickers(loadFixture<unknown[]>(COINPAPRIKA_TICKERS));
+  const db = await createDatabase({ url, dataDir: "unused", logger });
+  const config = parseConfig({
+    COINGECKO_BASE_URL: replay.coingeckoBase,
+    COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,
+    COINPAPRIKA_MAX_ASSETS: "2500",
+    CSV_SOURCE_PATHS: csv,
+  });
+  const runner = createEtlRunner({
+    db,
+    sources: createSources(config.sources),
+    logger,
+    bus: createEventBus(),
+    metrics: createMetrics(),
+    injector: createFailureInjector({}),
+    batchSize: config.etl.batchSize,
+    driftPolicies: { COINGECKO: "warn", COINPAPRIKA: "warn", CSV: "warn" },
+    checks: { freshnessMs: 900_000, deviationPct: 5, countDropPct: 50 },
+  });
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const started = performance.now();
+  const summary = await runner.run({ trigger: "CLI" });
+  const ms = performance.now() - started;
+  delay.disable();
+  const records = summary.sources.reduce((a, s) => a + s.fetched, 0);
+  row({
+    scenario: "end to end",
+    metric: `wall time, ms (CoinGecko 250 + CoinPaprika 2,500 + CSV ${csvRows})`,
+    value: ms,
+    baseline: null,
+    target: null,
+  });
+  row({
+    scenario: "end to end",
+    metric: "records/s",
+    value: records / (ms / 1000),
+    baseline: null,
+    target: null,
+  });
+  const stall = delay.max / 1e6;
+  row({
+    scenario: "end to end",
+    metric: "longest event-loop stall, ms",
+    value: stall,
+    baseline: null,
+    target: "<= 50",
+    ratio: null,
+    check: (_r, v) => v <= 50,
+  });
+  await db.close();
+  await replay.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`did not start: ${out}`)), 60_000);
+    child.stdout?.on("data", (d) => {
+      out += String(d);
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]) });
+      }
+    });
+    child.stderr?.on("data", (d) => {
+      out += String(d);
+    });
+  });
+}
+
+async function load(url: string, body: string, seconds: number, overallRate?: number) {
+  const result = await autocannon({
+    url,
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+    connections: 10,
+    duration: seconds,
+    ...(overallRate ? { overallRate } : {}),
+  });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+async function benchQueries(url: string, label: string, env: Record<string, string>) {
+  const seconds = quick ? 2 : 5;
+  const rounds = quick ? 1 : 3;
+  const ours = await startProcess(
+    ["src/main.ts", "serve"],
+    { ...env, PORT: "0", HOST: "127.0.0.1", ETL_INTERVAL_SECONDS: "0", LOG_LEVEL: "info" },
+    /"port":(\d+)/,
+  );
+  const bare = await startProcess(["bench/bare-yoga.ts"], {}, /"port":(\d+)/);
+  const oursUrl = `http://127.0.0.1:${ours.port}/graphql`;
+  const bareUrl = `http://127.0.0.1:${bare.port}/graphql`;
+  const marketData = JSON.stringify({
+    query:
+      "{ marketData(first: 100) { edges { node { priceUsd observedAt source asset { symbol name } } } } }",
+  });
+  const stub = JSON.stringify({ query: "{ __typename }" });
+  const hello = JSON.stringify({ query: "{ hello }" });
+  const queryRatios: number[] = [];
+  const stubRatios: number[] = [];
+  let peak = 0;
+  let errors = 0;
+  for (let r = 0; r < rounds; r++) {
+    log(`${label} query round ${r + 1}/${rounds}`);
+    const base = await load(bareUrl, hello, seconds);
+    const q = await load(oursUrl, marketData, seconds);
+    const s = await load(oursUrl, stub, seconds);
+    errors += q.errors + s.errors;
+    peak = Math.max(peak, q.rps);
+    queryRatios.push(q.rps / base.rps);
+    stubRatios.push(s.rps / base.rps);
+  }
+  const half = await load(oursUrl, marketData, seconds, Math.max(1, Math.round(peak / 2)));
+  ours.child.kill("SIGTERM");
+  bare.child.kill("SIGTERM");
+  const target = label === "PostgreSQL";
+  row({
+    scenario: `query (${label})`,
+    metric: "marketData(first: 100) req/s vs bare yoga { hello }",
+    value: peak,
+    baseline: null,
+    ratio: median(queryRatios),
+    target: target ? ">= 0.30" : null,
+    check: target ? (x) => x >= 0.3 : undefined,
+  });
+  row({
+    scenario: `query (${label})`,
+    metric: "p99 ms at half our peak",
+    value: half.p99,
+    baseline: null,
+    ratio: null,
+    target: target ? "<= 50" : null,
+    check: target ? (_r, v) => v <= 50 : undefined,
+  });
+  row({
+    scenario: `query overhead (${label})`,
+    metric: "{ __typename } req/s vs bare yoga { hello }",
+    value: 0,
+    baseline: null,
+    ratio: median(stubRatios),
+    target: target ? ">= 0.70" : null,
+    check: target ? (x) => x >= 0.7 : undefined,
+  });
+  row({
+    scenario: `query (${label})`,
+    metric: "errors under load",
+    value: errors + half.errors,
+    baseline: null,
+    ratio: null,
+    target: "= 0",
+    check: (_r, v) => v === 0,
+  });
+}
+
+async function main() {
+  const started = performance.now();
+  await benchIngest();
+  const { url, drop } = await freshPostgres();
+  const db = await createDatabase({ url, dataDir: "unused", logger });
+  await migrate(db, logger);
+  await db.close();
+  log("end to end");
+  await benchEndToEnd(url);
+  await benchQueries(url, "PostgreSQL", { DATABASE_URL: url });
+  await drop();
+  // PGlite: the same server on the embedded database, after one CSV run to have data.
+  const root = mkdtempSync(join(tmpdir(), "coinflow-bench-lite-"));
+  const dataDir = join(root, "data");
+  await new Promise<void>((resolve) => {
+    const etl = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "etl", "--source", "csv"], {
+      env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir, LOG_LEVEL: "warn" },
+      stdio: "ignore",
+    });
+    etl.once("exit", () => resolve());
+  });
+  await benchQueries("", "PGlite", { DATA_DIR: dataDir });
+  rmSync(root, { recursive: true, force: true });
+
+  const machine = {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    date: new Date().toISOString(),
+    quick,
+    seconds: Math.round((performance.now() - started) / 1000),
+  };
+  const table = rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.metric} | ${r.value} | ${r.baseline ?? ""} | ${r.ratio ?? ""} | ${r.target ?? ""} | ${r.pass === null ? "" : r.pass ? "pass" : "FAIL"} |`,
+  );
+  log(
+    [
+      "| scenario | metric | value | baseline | ratio | target | pass |",
+      "|---|---|---|---|---|---|---|",
+      ...table,
+    ].join("\n"),
+  );
+  if (asJson) process.stdout.write(`${JSON.stringify({ machine, rows })}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);
