@@ -380,7 +380,7 @@ async function load(url: string, body: string, seconds: number, overallRate?: nu
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
 }
 
-async function benchQueries(url: string, label: string, env: Record<string, string>) {
+async function benchQueries(label: string, env: Record<string, string>) {
   const seconds = quick ? 2 : 5;
   const rounds = quick ? 1 : 3;
   const ours = await startProcess(
@@ -462,7 +462,7 @@ async function main() {
   await db.close();
   log("end to end");
   await benchEndToEnd(url);
-  await benchQueries(url, "PostgreSQL", { DATABASE_URL: url });
+  await benchQueries("PostgreSQL", { DATABASE_URL: url });
   await drop();
   // PGlite: the same server on the embedded database, after one CSV run to have data.
   const root = mkdtempSync(join(tmpdir(), "coinflow-bench-lite-"));
@@ -474,7 +474,7 @@ async function main() {
     });
     etl.once("exit", () => resolve());
   });
-  await benchQueries("", "PGlite", { DATA_DIR: dataDir });
+  await benchQueries("PGlite", { DATA_DIR: dataDir });
   rmSync(root, { recursive: true, force: true });
 
   const machine = {
