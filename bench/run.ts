@@ -400,6 +400,7 @@ async function benchQueries(label: string, env: Record<string, string>) {
   const queryRatios: number[] = [];
   const stubRatios: number[] = [];
   let peak = 0;
+  let stubPeak = 0;
   let errors = 0;
   for (let r = 0; r < rounds; r++) {
     log(`${label} query round ${r + 1}/${rounds}`);
@@ -408,6 +409,7 @@ async function benchQueries(label: string, env: Record<string, string>) {
     const s = await load(oursUrl, stub, seconds);
     errors += q.errors + s.errors;
     peak = Math.max(peak, q.rps);
+    stubPeak = Math.max(stubPeak, s.rps);
     queryRatios.push(q.rps / base.rps);
     stubRatios.push(s.rps / base.rps);
   }
