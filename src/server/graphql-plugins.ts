@@ -119,6 +119,16 @@ const LIMIT_ERRORS: [RegExp, string][] = [
   [/Directives limit/i, "directives"],
 ];
 
+/** An armor rejection re-coded (see useLimitErrorCodes); other errors unchanged. */
+export function withLimitCode(e: GraphQLError): GraphQLError {
+  const hit = LIMIT_ERRORS.find(([re]) => re.test(e.message));
+  if (!hit) return e;
+  return new GraphQLError(e.message.replace(/^Syntax Error: /, ""), {
+    nodes: e.nodes,
+    extensions: { ...e.extensions, code: "QUERY_TOO_COMPLEX", limit: hit[1] },
+  });
+}
+
 /**
  * graphql-armor's rejections read "Syntax Error: …" and carry no code. Clients get the message
  * without the misleading prefix and `extensions.code = QUERY_TOO_COMPLEX` with the limit's name.
@@ -130,14 +140,7 @@ export function useLimitErrorCodes(): Plugin {
         if (!r || typeof r !== "object" || Symbol.asyncIterator in r) continue;
         const errors = (r as { errors?: GraphQLError[] }).errors;
         if (!errors) continue;
-        (r as { errors?: GraphQLError[] }).errors = errors.map((e) => {
-          const hit = LIMIT_ERRORS.find(([re]) => re.test(e.message));
-          if (!hit) return e;
-          return new GraphQLError(e.message.replace(/^Syntax Error: /, ""), {
-            nodes: e.nodes,
-            extensions: { ...e.extensions, code: "QUERY_TOO_COMPLEX", limit: hit[1] },
-          });
-        });
+        (r as { errors?: GraphQLError[] }).errors = errors.map(withLimitCode);
       }
     },
   };

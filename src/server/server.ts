@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ExecutionArgs, GraphQLSchema } from "graphql";
+import { type ExecutionArgs, GraphQLError, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga } from "graphql-yoga";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -15,6 +15,7 @@ import {
   useLimits,
   useOperationMetrics,
   usePageSizeLimit,
+  withLimitCode,
 } from "./graphql-plugins.ts";
 import { checkHealth } from "./health.ts";
 import { requestIdOf, useRequestMeta } from "./request-meta.ts";
@@ -183,14 +184,17 @@ export function createServer(options: ServerOptions) {
           req: ctx.extra.request,
           connectionParams: ctx.connectionParams,
         });
+        // Limits reject by throwing from parse (tokens) and validate (depth, aliases, cost): answer
+        // with an error message, as HTTP does, instead of a dropped operation.
         let document: ReturnType<typeof parse>;
         try {
           document = parse(payload.query);
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors.map(withLimitCode);
         } catch (error) {
-          return [error as never];
+          if (error instanceof GraphQLError) return [withLimitCode(error)];
+          throw error;
         }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
         const socket = ctx.extra.socket;
         return {
           schema,

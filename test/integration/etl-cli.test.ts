@@ -93,11 +93,29 @@ describe("npm run etl (tsx src/main.ts etl) on embedded PGlite", () => {
     ]);
   });
 
-  it("exits 0 for a PARTIAL run", async () => {
+  it("exits 0 for a PARTIAL run, and no API key appears in any output", async () => {
+    const keys = { COINGECKO_API_KEY: "CG-secret-cli-0001", COINPAPRIKA_API_KEY: "paprika-secret-cli-0002" };
     replay.fault("coinpaprika", { kind: "status", status: 503 }, { always: true });
-    const r = await runCli(["etl", "--json"], { ...upstream(), DATA_DIR: tempDataDir() });
+    replay.requests.length = 0;
+    const r = await runCli(["etl", "--json"], {
+      ...upstream(),
+      ...keys,
+      DATA_DIR: tempDataDir(),
+      LOG_LEVEL: "debug",
+    });
     expect(r.code).toBe(0);
     expect(r.json()).toMatchObject({ status: "PARTIAL" });
+    expect(replay.requests.find((q) => q.path.endsWith("/coins/markets"))?.headers["x-cg-demo-api-key"]).toBe(
+      keys.COINGECKO_API_KEY,
+    );
+    expect(replay.requests.find((q) => q.path.endsWith("/tickers"))?.headers.authorization).toBe(
+      keys.COINPAPRIKA_API_KEY,
+    );
+    for (const key of Object.values(keys)) {
+      expect(r.stdout).not.toContain(key);
+      expect(r.stderr).not.toContain(key);
+    }
+    expect(r.stderr).toMatch(/COINPAPRIKA transient error/);
   });
 
   it("refuses an unknown option or source with the usage line", async () => {
