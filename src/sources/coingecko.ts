@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { inChunks } from "./chunked.ts";
 import type { HttpClient } from "./http-client.ts";
-import { firstIssue, lenientNumber, positiveOrNull } from "./lenient-number.ts";
+import { firstIssue, lenientNumber, positiveOrNull, validRank } from "./lenient-number.ts";
 import { parseJsonArray } from "./parse-json-array.ts";
 import type { MarketSource, ParsedItem, SourceStream } from "./record.ts";
 
@@ -57,7 +57,7 @@ export function normalizeCoinGeckoItem(raw: unknown, position: number, location:
       circulatingSupply: positiveOrNull(item.circulating_supply ?? null),
       totalSupply: positiveOrNull(item.total_supply ?? null),
       maxSupply: positiveOrNull(item.max_supply ?? null),
-      rank: rank !== null && Number.isInteger(rank) && rank > 0 ? rank : null,
+      rank: validRank(rank),
       // high_24h/low_24h span the last 24 h, not this observation: not OHLC, not stored as such.
       open: null,
       high: null,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { inChunks } from "./chunked.ts";
 import type { HttpClient } from "./http-client.ts";
-import { firstIssue, lenientNumber, positiveOrNull } from "./lenient-number.ts";
+import { firstIssue, lenientNumber, positiveOrNull, validRank } from "./lenient-number.ts";
 import { parseJsonArray } from "./parse-json-array.ts";
 import type { MarketSource, ParsedItem } from "./record.ts";
 
@@ -68,7 +68,7 @@ export function normalizeCoinPaprikaTicker(raw: unknown, position: number, locat
       circulatingSupply: positiveOrNull(t.circulating_supply ?? null),
       totalSupply: positiveOrNull(t.total_supply ?? null),
       maxSupply: positiveOrNull(t.max_supply ?? null),
-      rank: rank !== null && Number.isInteger(rank) && rank > 0 ? rank : null,
+      rank: validRank(rank),
       open: null,
       high: null,
       low: null,

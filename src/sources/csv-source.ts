@@ -4,6 +4,7 @@ import { open, stat } from "node:fs/promises";
 import Papa from "papaparse";
 import { type ColumnMap, type CsvField, mapColumns } from "./csv-columns.ts";
 import { type DateFormat, detectDateFormat, parseDate } from "./date-format.ts";
+import { validRank } from "./lenient-number.ts";
 import { parseAmount } from "./parse-amount.ts";
 import type { FetchedPayload, MarketSource, NormalizedRecord, ParsedItem, SourceStream } from "./record.ts";
 
@@ -168,7 +169,7 @@ function toItem(row: string[], position: number, line: number, ctx: FileContext)
     circulatingSupply: null,
     totalSupply: null,
     maxSupply: null,
-    rank: rank !== null && Number.isInteger(rank) && rank > 0 ? rank : null,
+    rank: validRank(rank),
     open: amounts.open ?? null,
     high: amounts.high ?? null,
     low: amounts.low ?? null,

@@ -23,3 +23,9 @@ export function firstIssue(error: z.ZodError): string {
   if (!issue) return "invalid";
   return `${issue.path.join(".") || "item"}: ${issue.message}`;
 }
+
+/** A rank is a positive integer that fits the database's int column; anything else is unknown. */
+export const validRank = (value: number | null | undefined): number | null =>
+  value !== null && value !== undefined && Number.isInteger(value) && value > 0 && value <= 2_147_483_647
+    ? value
+    : null;
