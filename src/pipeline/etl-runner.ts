@@ -73,6 +73,21 @@ export class RunLockBusyError extends Error {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Bookkeeping after a database hiccup: a pooled connection killed by the server fails its next
+ * query once, and the pool replaces it. Three tries spaced out ride over that.
+ */
+async function retried<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await sleep(150 * attempt);
+    }
+  }
+}
+
+/**
  * Runs ETL: one run at a time across processes (advisory lock on PostgreSQL, in-process on
  * PGlite). A run left RUNNING by a dead process is marked FAILED (abandoned) by the next one.
  */
@@ -283,21 +298,23 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     const sum = (k: "fetched" | "written" | "unchanged" | "rejected") =>
       results.reduce((a, r) => a + r[k], 0);
     try {
-      await prisma.etlRun.update({
-        where: { id: run.id },
-        data: {
-          status,
-          finishedAt: new Date(),
-          durationMs,
-          error,
-          fetched: sum("fetched"),
-          written: sum("written"),
-          unchanged: sum("unchanged"),
-          rejected: sum("rejected"),
-          stoppedAt:
-            crash instanceof SourceCrash ? crash.where : crash ? { reason: crash.message } : undefined,
-        },
-      });
+      await retried(() =>
+        prisma.etlRun.update({
+          where: { id: run.id },
+          data: {
+            status,
+            finishedAt: new Date(),
+            durationMs,
+            error,
+            fetched: sum("fetched"),
+            written: sum("written"),
+            unchanged: sum("unchanged"),
+            rejected: sum("rejected"),
+            stoppedAt:
+              crash instanceof SourceCrash ? crash.where : crash ? { reason: crash.message } : undefined,
+          },
+        }),
+      );
     } catch (updateError) {
       // The database itself is gone: the next run marks this one abandoned.
       log.error({ err: (updateError as Error).message, runId: run.id }, "could not record the run's end");
@@ -312,7 +329,25 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     if (status === "FAILED") log.error(logLine, "run finished");
     else log.info(logLine, "run finished");
     bus.publish("runStatusChanged", { runId: run.id, status });
-    return summaryOf(run.id, false);
+    // The summary is read back when the database answers; else it is built from what this
+    // process knows (the run row then catches up when the next run starts).
+    return retried(() => summaryOf(run.id, false)).catch(() => ({
+      runId: run.id,
+      status,
+      durationMs,
+      error,
+      alreadyRunning: false,
+      sources: results.map((r) => ({
+        source: r.source,
+        status: r.status,
+        fetched: r.fetched,
+        written: r.written,
+        unchanged: r.unchanged,
+        rejected: r.rejected,
+        quarantined: r.quarantined,
+        error: r.error,
+      })),
+    }));
   }
 
   return {
