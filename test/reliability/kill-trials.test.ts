@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDatabase } from "../../src/db/database.ts";
-import { createEmptyPostgresDatabase, createPostgresTestDatabase, postgresAdminUrl, quietLogger } from "../support/databases.ts";
+import {
+  createEmptyPostgresDatabase,
+  createPostgresTestDatabase,
+  postgresAdminUrl,
+  quietLogger,
+} from "../support/databases.ts";
 import { createTestRunner, SEED_CSV, snapshot } from "../support/pipeline.ts";
 import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
 import { runCli, startCli } from "../support/run-cli.ts";
@@ -50,7 +55,9 @@ describe.skipIf(!postgresAdminUrl)(`${TRIALS} seeded SIGKILLs of npm run etl`, (
       const db = await createDatabase({ url, dataDir: "unused", logger: quietLogger });
       expect(await snapshot(db), `trial ${trial} (killed after ${delay} ms)`).toEqual(clean);
       const runs = await db.prisma.etlRun.findMany({ orderBy: { id: "asc" } });
-      outcomes.push(`${trial}:${delay}ms:${killed.signal ?? `exit ${killed.code}`}:${runs.map((r) => r.status).join(">")}`);
+      outcomes.push(
+        `${trial}:${delay}ms:${killed.signal ?? `exit ${killed.code}`}:${runs.map((r) => r.status).join(">")}`,
+      );
       await db.close();
       await drop();
     }

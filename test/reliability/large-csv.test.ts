@@ -12,12 +12,18 @@ describe("a 1,000,000-row CSV", () => {
     out.write("symbol,name,price,market_cap,date\n");
     const ROWS = 1_000_000;
     for (let i = 0; i < ROWS; i++) {
-      const day = new Date(Date.UTC(2000, 0, 1) + Math.floor(i / 250) * 86_400_000).toISOString().slice(0, 10);
-      if (!out.write(`C${i % 250},Coin number ${i % 250},${(1 + (i % 1000) / 7).toFixed(4)},${1e9 + i},${day}\n`)) {
-        await new Promise((r) => out.once("drain", r));
+      const day = new Date(Date.UTC(2000, 0, 1) + Math.floor(i / 250) * 86_400_000)
+        .toISOString()
+        .slice(0, 10);
+      if (
+        !out.write(
+          `C${i % 250},Coin number ${i % 250},${(1 + (i % 1000) / 7).toFixed(4)},${1e9 + i},${day}\n`,
+        )
+      ) {
+        await new Promise<void>((r) => out.once("drain", () => r()));
       }
     }
-    await new Promise((r) => out.end(r));
+    await new Promise<void>((r) => out.end(() => r()));
     const baseline = process.memoryUsage().rss;
     let peak = baseline;
     let records = 0;
@@ -31,7 +37,9 @@ describe("a 1,000,000-row CSV", () => {
     }
     rmSync(dir, { recursive: true, force: true });
     const growthMb = (peak - baseline) / 2 ** 20;
-    process.stderr.write(`1M-row CSV: peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(0)} MB)\n`);
+    process.stderr.write(
+      `1M-row CSV: peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(0)} MB)\n`,
+    );
     expect(records).toBe(ROWS);
     expect(rejected).toBe(0);
     expect(growthMb).toBeLessThan(200);
