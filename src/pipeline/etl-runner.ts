@@ -35,16 +35,11 @@ export interface StartOptions {
   scheduleSlot?: bigint;
 }
 
-export interface SourceSummary {
-  source: SourceId;
-  status: "SUCCEEDED" | "FAILED";
-  fetched: number;
-  written: number;
-  unchanged: number;
-  rejected: number;
-  quarantined: number;
-  error: string | null;
-}
+/** One source of a finished run, as the CLI's --json line and callers see it. */
+export type SourceSummary = Pick<
+  SourceRunResult,
+  "source" | "status" | "fetched" | "written" | "unchanged" | "rejected" | "quarantined" | "error"
+>;
 
 export interface RunSummary {
   runId: number;
