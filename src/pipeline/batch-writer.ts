@@ -1,4 +1,3 @@
-import type { PrismaClient } from "../db/database.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { NormalizedRecord, SourceId } from "../sources/record.ts";
 import { EVENT_CHANNEL, encodeEvent } from "./pg-event-transport.ts";
@@ -115,5 +114,3 @@ export async function updateRanks(tx: Tx, ranks: ReadonlyMap<number, number>): P
     FROM unnest(${[...ranks.keys()]}::int[], ${[...ranks.values()]}::int[]) AS u(id, rank)
     WHERE a.id = u.id AND a.rank IS DISTINCT FROM u.rank`;
 }
-
-export type { PrismaClient };

@@ -2,7 +2,7 @@ import type { Prisma } from "../../generated/prisma/client.ts";
 import { builder } from "../builder.ts";
 import { badInput } from "../errors.ts";
 import { type AssetConsensus, consensusByAsset } from "../live/consensus-loader.ts";
-import { encodeCursor, pageRequest, toPage } from "../pagination.ts";
+import { pageRequest, toPage } from "../pagination.ts";
 import { loadCandles } from "../queries/price-history.ts";
 import { SourceEnum } from "./enums.ts";
 
@@ -335,5 +335,3 @@ function assetAfter(
   if (nullsLast && dir === "asc") after.push({ rank: null });
   return { OR: after };
 }
-
-export { encodeCursor };

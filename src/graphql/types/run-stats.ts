@@ -10,7 +10,7 @@ import {
 } from "../queries/run-stats.ts";
 import { AssetType } from "./asset.ts";
 import { SourceEnum } from "./enums.ts";
-import { AnomalyType, DriftEventType, EtlRunType, parseId, SourceRunType } from "./etl-run.ts";
+import { AnomalyType, DriftEventType, parseId } from "./etl-run.ts";
 
 const SourceStatsType = builder.objectRef<SourceStatsRow>("SourceStats").implement({
   description: "Statistics of one source's runs (source null = whole runs).",
@@ -234,5 +234,3 @@ builder.queryFields((t) => ({
     },
   }),
 }));
-
-export { EtlRunType, SourceHealthType, SourceRunType };
