@@ -21,8 +21,8 @@ export interface WrittenRow {
 const iso = (d: Date) => d.toISOString();
 
 /**
- * The write path, behind one function: one INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE
- * per batch, guarded by IS DISTINCT FROM so unchanged rows are not rewritten and get no new seq,
+ * The write path, behind one function: one INSERT … SELECT FROM json_to_recordset(…) ON CONFLICT
+ * DO UPDATE per batch, guarded by IS DISTINCT FROM so unchanged rows are not rewritten and get no new seq,
  * with latest_price advanced in the same statement. Rows must be unique on (asset, observedAt).
  * Must run inside the batch transaction.
  */
@@ -33,27 +33,34 @@ export async function upsertObservations(
   rows: readonly ResolvedRecord[],
 ): Promise<WrittenRow[]> {
   if (rows.length === 0) return [];
-  const col = <T>(f: (r: NormalizedRecord) => T) => rows.map((r) => f(r.record));
+  // One JSON parameter instead of 14 arrays: Prisma serializes every array element on its own,
+  // which cost ~20 % of the batch's wall time (BENCHMARKS.md). JSON.stringify carries finite
+  // doubles exactly; nulls stay nulls.
+  const input = JSON.stringify(
+    rows.map(({ assetId, record: r }) => ({
+      asset_id: assetId,
+      observed_at: iso(r.observedAt),
+      price_usd: r.priceUsd,
+      market_cap_usd: r.marketCapUsd,
+      volume_24h_usd: r.volume24hUsd,
+      change_24h_pct: r.change24hPct,
+      circulating_supply: r.circulatingSupply,
+      total_supply: r.totalSupply,
+      max_supply: r.maxSupply,
+      rank: r.rank,
+      open: r.open,
+      high: r.high,
+      low: r.low,
+      close: r.close,
+    })),
+  );
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SEQ_LOCK_KEY})`;
   const written = await tx.$queryRaw<{ id: bigint; seq: bigint; asset_id: number }[]>`
     WITH input AS (
-      SELECT * FROM unnest(
-        ${rows.map((r) => r.assetId)}::int[],
-        ${col((r) => iso(r.observedAt))}::timestamptz[],
-        ${col((r) => r.priceUsd)}::float8[],
-        ${col((r) => r.marketCapUsd)}::float8[],
-        ${col((r) => r.volume24hUsd)}::float8[],
-        ${col((r) => r.change24hPct)}::float8[],
-        ${col((r) => r.circulatingSupply)}::float8[],
-        ${col((r) => r.totalSupply)}::float8[],
-        ${col((r) => r.maxSupply)}::float8[],
-        ${col((r) => r.rank)}::int[],
-        ${col((r) => r.open)}::float8[],
-        ${col((r) => r.high)}::float8[],
-        ${col((r) => r.low)}::float8[],
-        ${col((r) => r.close)}::float8[]
-      ) AS t(asset_id, observed_at, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct,
-             circulating_supply, total_supply, max_supply, rank, open, high, low, close)
+      SELECT * FROM json_to_recordset(${input}::json) AS t(asset_id int, observed_at timestamptz,
+        price_usd float8, market_cap_usd float8, volume_24h_usd float8, change_24h_pct float8,
+        circulating_supply float8, total_supply float8, max_supply float8, rank int, open float8,
+        high float8, low float8, close float8)
     ),
     upserted AS (
       INSERT INTO market_observation AS o (seq, asset_id, source, observed_at, price_usd, market_cap_usd,
