@@ -1,7 +1,7 @@
 // npm run bench [-- --quick] [-- --json]
 // Every target is a ratio against a baseline measured in this same run, interleaved, over several
 // rounds; the median ratio is reported. See BENCHMARKS.md for the method.
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,9 @@ import { createFailureInjector } from "../src/pipeline/failure-injection.ts";
 import { createSources } from "../src/sources/create-sources.ts";
 import type { NormalizedRecord } from "../src/sources/record.ts";
 import { COINPAPRIKA_TICKERS, loadFixture, startReplayServer } from "../test/support/replay-server.ts";
+import { benchFanout } from "./fanout.ts";
+import { startProcess } from "./processes.ts";
+import { log, median, row, rows } from "./results.ts";
 
 const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
@@ -29,41 +32,6 @@ const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only
 const only = (group: string) => !onlyArg || onlyArg.split(",").includes(group);
 const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
 const logger = createLogger({ level: "silent" });
-const log = (s: string) => process.stderr.write(`${s}\n`);
-
-interface Row {
-  scenario: string;
-  metric: string;
-  value: number;
-  baseline: number | null;
-  ratio: number | null;
-  target: string | null;
-  pass: boolean | null;
-}
-const rows: Row[] = [];
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
-function row(
-  r: Omit<Row, "ratio" | "pass"> & {
-    check?: (ratio: number, value: number) => boolean;
-    ratio?: number | null;
-  },
-) {
-  const ratio = r.ratio !== undefined ? r.ratio : r.baseline ? r.value / r.baseline : null;
-  rows.push({
-    scenario: r.scenario,
-    metric: r.metric,
-    value: round(r.value),
-    baseline: r.baseline === null ? null : round(r.baseline),
-    ratio: ratio === null ? null : round(ratio, 3),
-    target: r.target,
-    pass: r.check ? r.check(ratio ?? Number.NaN, r.value) : null,
-  });
-}
 
 async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `coinflow_bench_${process.pid}_${Date.now()}`;
@@ -371,32 +339,6 @@ async function benchEndToEnd(url: string) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-function startProcess(
-  args: string[],
-  env: Record<string, string>,
-  ready: RegExp,
-): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`did not start: ${out}`)), 60_000);
-    child.stdout?.on("data", (d) => {
-      out += String(d);
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.stderr?.on("data", (d) => {
-      out += String(d);
-    });
-  });
-}
-
 async function load(url: string, body: string, seconds: number, overallRate?: number) {
   const result = await autocannon({
     url,
@@ -511,6 +453,7 @@ async function main() {
   log("end to end");
   await benchEndToEnd(url);
   if (only("query")) await benchQueries("PostgreSQL", { DATABASE_URL: url });
+  if (only("fanout")) await benchFanout(url, quick, logger);
   await drop();
   if (only("query")) await benchPgliteQueries();
   const machine = {

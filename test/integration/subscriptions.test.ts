@@ -90,6 +90,46 @@ describe("subscriptions over graphql-ws on a real port", () => {
     });
   });
 
+  it("resolves relations the feed did not read (run, asset.sources) for each subscriber, and the asset it did", async () => {
+    // The feed reads each row once with its asset, for every subscriber; a subscriber selecting
+    // more than that must still get it, each with its own selection.
+    const clients = [wsClient(http.wsUrl), wsClient(http.wsUrl)];
+    const deep = collect(
+      clients[0]!,
+      `subscription { marketUpdates(symbols: ["ETH"]) { seq observation { asset { symbol name sources { source sourceAssetId } } run { id status } } } }`,
+    );
+    const shallow = collect(
+      clients[1]!,
+      `subscription { marketUpdates(symbols: ["ETH"]) { seq observation { priceUsd asset { symbol } } } }`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const id = await trigger(["COINGECKO"]);
+    await waitForRun(id);
+    const expected = await seqsInDb({ asset: { symbol: "ETH" }, source: "COINGECKO" });
+    expect(expected.length).toBe(1);
+    const [d] = await deep.until(1);
+    const [s] = await shallow.until(1);
+    deep.stop();
+    shallow.stop();
+    await Promise.all(clients.map((c) => c.dispose()));
+    expect(d.marketUpdates).toEqual({
+      seq: expected[0],
+      observation: {
+        asset: {
+          symbol: "ETH",
+          name: "Ethereum",
+          sources: [{ source: "COINGECKO", sourceAssetId: "ethereum" }],
+        },
+        run: { id: String(id), status: expect.stringMatching(/RUNNING|SUCCEEDED/) },
+      },
+    });
+    expect(s.marketUpdates).toEqual({
+      seq: expected[0],
+      observation: { priceUsd: expect.any(Number), asset: { symbol: "ETH" } },
+    });
+    expect([...deep.errors, ...shallow.errors]).toEqual([]);
+  });
+
   it("etlRunEvents sees RUNNING, per-batch progress, then SUCCEEDED", async () => {
     const client = wsClient(http.wsUrl);
     const sub = collect(

@@ -1,3 +1,4 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { EtlRun } from "../../generated/prisma/client.ts";
 import type { PipelineEvents } from "../../pipeline/events.ts";
 import { builder } from "../builder.ts";
@@ -31,7 +32,18 @@ const MarketUpdateType = builder.objectRef<MarketUpdate>("MarketUpdate").impleme
     seq: t.field({ type: "BigInt", resolve: (u) => u.seq }),
     fromSeq: t.field({ type: "BigInt", nullable: true, resolve: (u) => u.fromSeq ?? null }),
     toSeq: t.field({ type: "BigInt", nullable: true, resolve: (u) => u.toSeq ?? null }),
-    observation: t.field({ type: MarketObservationType, nullable: true, resolve: (u) => u.observation }),
+    observation: t.field({
+      type: MarketObservationType,
+      nullable: true,
+      resolve: (u, _args, context, info) => {
+        // The feed read this row once, with its asset, for every subscriber. Planning this
+        // subscriber's selection over it tells Pothos the row is loaded: relations the row holds
+        // (asset) resolve from it; any other (run) still loads. Without it, every subscriber
+        // re-read the row's asset: one query per subscriber per update.
+        if (u.observation) queryFromInfo({ context, info, typeName: "MarketObservation" });
+        return u.observation;
+      },
+    }),
     latestPrice: t.field({ type: LatestPriceType, nullable: true, resolve: (u) => u.latestPrice }),
   }),
 });

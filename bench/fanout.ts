@@ -1,0 +1,307 @@
+// Fan-out: N graphql-ws subscribers to marketUpdates, batch events committed at a fixed rate
+// through the pipeline's write path, against a bare `ws` server broadcasting the same bytes to
+// as many sockets. Both servers run in their own processes; the clients run here.
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
+import { createDatabase } from "../src/db/database.ts";
+import type { Logger } from "../src/logger/logger.ts";
+import { upsertObservations } from "../src/pipeline/batch-writer.ts";
+import type { NormalizedRecord } from "../src/sources/record.ts";
+import { heldMemory, rssOf, startProcess, stop } from "./processes.ts";
+import { log, median, percentile, row } from "./results.ts";
+
+const SUBSCRIPTION = `subscription {
+  marketUpdates { kind seq observation { priceUsd observedAt source asset { symbol name } } latestPrice { priceUsd } }
+}`;
+
+/** What one side (ours or raw) received: per client, the seqs of this round and when they came. */
+class Receipts {
+  perClient: Set<number>[] = [];
+  times: [seq: number, at: number][] = [];
+  duplicates = 0;
+  add(client: number, seq: number) {
+    const seen = (this.perClient[client] ??= new Set());
+    if (seen.has(seq)) this.duplicates++;
+    seen.add(seq);
+    this.times.push([seq, performance.now()]);
+  }
+  reset() {
+    this.perClient = [];
+    this.times = [];
+    this.duplicates = 0;
+  }
+  count() {
+    return this.times.length;
+  }
+}
+
+async function until(done: () => boolean, timeoutMs: number) {
+  const deadline = performance.now() + timeoutMs;
+  while (!done() && performance.now() < deadline) await sleep(20);
+  return done();
+}
+
+/** Opens n sockets, a few at a time (a thousand at once is a SYN flood, not a benchmark). */
+async function openMany<T>(n: number, open: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += 50) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => open(i + k)))));
+  }
+  return out;
+}
+
+export async function benchFanout(url: string, quick: boolean, logger: Logger) {
+  const clients = quick ? 200 : 1_000;
+  const rounds = quick ? 1 : 3;
+  const seconds = quick ? 2 : 4;
+  const rate = 10;
+  const db = await createDatabase({ url, dataDir: "unused", logger });
+  const run = await db.prisma.etlRun.create({ data: { trigger: "CLI", requested: ["CSV"] } });
+  const assets = (
+    await db.prisma.asset.findMany({ take: 10, orderBy: { id: "asc" }, select: { id: true } })
+  ).map((a) => a.id);
+  if (assets.length === 0) throw new Error("fan-out needs assets: run the end-to-end scenario first");
+
+  const ours = await startProcess(
+    ["src/main.ts", "serve"],
+    { DATABASE_URL: url, PORT: "0", HOST: "127.0.0.1", ETL_INTERVAL_SECONDS: "0", LOG_LEVEL: "info" },
+    /"port":(\d+)/,
+    { inspect: true },
+  );
+  const raw = await startProcess(["bench/raw-broadcast.ts"], {}, /"port":(\d+)/);
+  const oursPid = ours.child.pid!;
+  const held = () => heldMemory(oursPid, ours.inspector!);
+
+  // One observation per batch event, each a new observedAt: every commit writes one row and the
+  // server's feed reads it once and hands it to every subscriber.
+  let tick = 0;
+  const commitBatch = async (): Promise<number> => {
+    tick++;
+    const record: NormalizedRecord = {
+      source: "CSV",
+      sourceAssetId: "bench",
+      symbol: null,
+      name: null,
+      observedAt: new Date(Date.UTC(2030, 0, 1) + tick * 1_000),
+      priceUsd: 100 + (tick % 50),
+      marketCapUsd: null,
+      volume24hUsd: null,
+      change24hPct: null,
+      circulatingSupply: null,
+      totalSupply: null,
+      maxSupply: null,
+      rank: null,
+      open: null,
+      high: null,
+      low: null,
+      close: null,
+      position: tick,
+      location: `bench ${tick}`,
+      raw: null,
+    };
+    const written = await db.prisma.$transaction((tx) =>
+      upsertObservations(tx, run.id, "CSV", [{ record, assetId: assets[tick % assets.length]! }]),
+    );
+    return Number(written[0]!.seq);
+  };
+
+  const oursReceipts = new Receipts();
+  const errors: unknown[] = [];
+  let frameTemplate: unknown = null;
+  const subscribeMany = (n: number, receipts: Receipts) =>
+    openMany(n, async (i) => {
+      const client = createClient({
+        url: `ws://127.0.0.1:${ours.port}/graphql`,
+        webSocketImpl: WebSocket,
+        lazy: false,
+        retryAttempts: 0,
+        onNonLazyError: (e) => errors.push(e),
+      });
+      await new Promise<void>((resolve, reject) => {
+        const off = client.on("connected", () => {
+          off();
+          resolve();
+        });
+        client.on("closed", (e) => reject(new Error(`closed before connecting: ${JSON.stringify(e)}`)));
+      });
+      client.subscribe<{ marketUpdates: { seq: string } }>(
+        { query: SUBSCRIPTION },
+        {
+          next: (value) => {
+            if (value.errors) errors.push(value.errors);
+            const seq = value.data?.marketUpdates.seq;
+            if (seq !== undefined) {
+              frameTemplate ??= value;
+              receipts.add(i, Number(seq));
+            }
+          },
+          error: (e) => errors.push(e),
+          complete: () => undefined,
+        },
+      );
+      return client;
+    });
+  /** Subscriptions are live once one commit has reached every client. */
+  const allReached = async (n: number, receipts: Receipts) => {
+    receipts.reset();
+    await commitBatch();
+    if (!(await until(() => receipts.count() >= n, 30_000)))
+      throw new Error(`only ${receipts.count()} of ${n} subscribers got the warm-up update`);
+  };
+
+  // The server's memory without the subscribers, measured once the subscription path has run
+  // (a few subscribers, one update, then gone): what remains after that is the connections' own.
+  const warm = new Receipts();
+  const warmClients = await subscribeMany(10, warm);
+  await allReached(10, warm);
+  for (const c of warmClients) await c.dispose();
+  await sleep(500);
+  const before = await held();
+  const graphqlClients = await subscribeMany(clients, oursReceipts);
+  await allReached(clients, oursReceipts);
+  const subscribed = await held();
+
+  const rawReceipts = new Receipts();
+  const rawSockets = await openMany(
+    clients,
+    (i) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${raw.port}/raw`);
+        socket.on("message", (data) => {
+          const frame = JSON.parse(String(data)) as { payload: { data: { marketUpdates: { seq: string } } } };
+          rawReceipts.add(i, Number(frame.payload.data.marketUpdates.seq));
+        });
+        socket.once("open", () => resolve(socket));
+        socket.once("error", reject);
+      }),
+  );
+  // The baseline sends the bytes our server sent, with its own seq.
+  let rawSeq = 0;
+  const publishRaw = async (): Promise<number> => {
+    rawSeq++;
+    const frame = structuredClone(frameTemplate) as { data: { marketUpdates: { seq: string } } };
+    frame.data.marketUpdates.seq = String(rawSeq);
+    const bytes = JSON.stringify({ id: randomUUID(), type: "next", payload: frame });
+    const res = await fetch(`http://127.0.0.1:${raw.port}/publish`, {
+      method: "POST",
+      body: JSON.stringify([bytes]),
+    });
+    if (res.status !== 204) throw new Error(`raw publish answered ${res.status}`);
+    return rawSeq;
+  };
+
+  async function measure(publish: () => Promise<number>, receipts: Receipts) {
+    receipts.reset();
+    const sent = new Map<number, number>();
+    const events = rate * seconds;
+    const started = performance.now();
+    for (let i = 0; i < events; i++) {
+      const due = started + (i * 1_000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const at = performance.now();
+      sent.set(await publish(), at);
+    }
+    const expected = events * clients;
+    await until(() => receipts.count() >= expected, 15_000);
+    let received = 0;
+    for (const seen of receipts.perClient) for (const seq of seen ?? []) if (sent.has(seq)) received++;
+    const latencies = receipts.times.filter(([seq]) => sent.has(seq)).map(([seq, at]) => at - sent.get(seq)!);
+    const last = Math.max(...receipts.times.map(([, at]) => at));
+    return {
+      msgPerSec: received / ((last - started) / 1_000),
+      lost: expected - received,
+      duplicates: receipts.duplicates,
+      p99: percentile(latencies, 99),
+    };
+  }
+
+  const ratios: number[] = [];
+  const oursRates: number[] = [];
+  const p99s: number[] = [];
+  let lost = 0;
+  let duplicates = 0;
+  let rssPeak = subscribed.rss;
+  for (let r = 0; r < rounds; r++) {
+    log(`fan-out round ${r + 1}/${rounds}`);
+    const baseline = await measure(publishRaw, rawReceipts);
+    const ourRound = await measure(commitBatch, oursReceipts);
+    rssPeak = Math.max(rssPeak, rssOf(oursPid));
+    ratios.push(ourRound.msgPerSec / baseline.msgPerSec);
+    oursRates.push(ourRound.msgPerSec);
+    p99s.push(ourRound.p99);
+    lost += ourRound.lost;
+    duplicates += ourRound.duplicates;
+  }
+
+  // Held after the traffic too: a connection must not keep what its messages needed.
+  const after = await held();
+  for (const c of graphqlClients) await c.dispose();
+  for (const s of rawSockets) s.terminate();
+  await stop(ours.child);
+  await stop(raw.child);
+  await db.close();
+
+  const scenario = `fan-out (${clients} subscribers, ${rate} batch events/s)`;
+  const rate0 = median(oursRates);
+  row({
+    scenario,
+    metric: "msg/s delivered vs raw ws broadcast of the same bytes",
+    value: rate0,
+    baseline: rate0 / median(ratios),
+    ratio: median(ratios),
+    target: ">= 0.20",
+    check: (x) => x >= 0.2,
+  });
+  row({
+    scenario,
+    metric: "updates lost or duplicated (all rounds)",
+    value: lost + duplicates + errors.length,
+    baseline: null,
+    ratio: null,
+    target: "= 0",
+    check: (_r, v) => v === 0,
+  });
+  row({
+    scenario,
+    metric: "p99 ms, start of the commit -> client",
+    value: median(p99s),
+    baseline: null,
+    ratio: null,
+    target: "<= 250",
+    check: (_r, v) => v <= 250,
+  });
+  row({
+    scenario,
+    // RSS moves by megabytes for reasons of its own (allocator, code space); the V8 heap after a
+    // full GC does not. The heap the connections hold is resident, so it bounds RSS from below.
+    metric: "server RSS per connection, KB (held after a full GC; at least its V8 heap)",
+    value:
+      Math.max(
+        Math.max(subscribed.rss, after.rss) - before.rss,
+        Math.max(subscribed.heap, after.heap) - before.heap,
+      ) /
+      clients /
+      1024,
+    baseline: null,
+    ratio: null,
+    target: "<= 64",
+    check: (_r, v) => v <= 64,
+  });
+  row({
+    scenario,
+    metric: "server RSS per connection, KB (peak during the traffic: mostly garbage in flight)",
+    value: (rssPeak - before.rss) / clients / 1024,
+    baseline: null,
+    target: null,
+  });
+  row({
+    scenario,
+    metric: "server V8 heap per connection, KB (held, after a full GC, before or after the traffic)",
+    value: (Math.max(subscribed.heap, after.heap) - before.heap) / clients / 1024,
+    baseline: null,
+    target: null,
+  });
+}
