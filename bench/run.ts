@@ -360,8 +360,23 @@ async function benchQueries(label: string, env: Record<string, string>) {
     { ...env, PORT: "0", HOST: "127.0.0.1", ETL_INTERVAL_SECONDS: "0", LOG_LEVEL: "info" },
     /"port":(\d+)/,
   );
+  // The same server with its response cache off: what a query costs when the cache cannot answer
+  // (the first read after every commit).
+  const cold = await startProcess(
+    ["src/main.ts", "serve"],
+    {
+      ...env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      ETL_INTERVAL_SECONDS: "0",
+      LOG_LEVEL: "info",
+      RESPONSE_CACHE_TTL_SECONDS: "0",
+    },
+    /"port":(\d+)/,
+  );
   const bare = await startProcess(["bench/bare-yoga.ts"], {}, /"port":(\d+)/);
   const oursUrl = `http://127.0.0.1:${ours.port}/graphql`;
+  const coldUrl = `http://127.0.0.1:${cold.port}/graphql`;
   const bareUrl = `http://127.0.0.1:${bare.port}/graphql`;
   const marketData = JSON.stringify({
     query:
@@ -371,6 +386,8 @@ async function benchQueries(label: string, env: Record<string, string>) {
   const hello = JSON.stringify({ query: "{ hello }" });
   const queryRatios: number[] = [];
   const stubRatios: number[] = [];
+  const coldRatios: number[] = [];
+  let coldPeak = 0;
   let peak = 0;
   let stubPeak = 0;
   let errors = 0;
@@ -379,7 +396,10 @@ async function benchQueries(label: string, env: Record<string, string>) {
     const base = await load(bareUrl, hello, seconds);
     const q = await load(oursUrl, marketData, seconds);
     const s = await load(oursUrl, stub, seconds);
-    errors += q.errors + s.errors;
+    const c = await load(coldUrl, marketData, seconds);
+    errors += q.errors + s.errors + c.errors;
+    coldPeak = Math.max(coldPeak, c.rps);
+    coldRatios.push(c.rps / base.rps);
     peak = Math.max(peak, q.rps);
     stubPeak = Math.max(stubPeak, s.rps);
     queryRatios.push(q.rps / base.rps);
@@ -387,6 +407,7 @@ async function benchQueries(label: string, env: Record<string, string>) {
   }
   const half = await load(oursUrl, marketData, seconds, Math.max(1, Math.round(peak / 2)));
   ours.child.kill("SIGTERM");
+  cold.child.kill("SIGTERM");
   bare.child.kill("SIGTERM");
   const target = label === "PostgreSQL";
   row({
@@ -397,6 +418,14 @@ async function benchQueries(label: string, env: Record<string, string>) {
     ratio: median(queryRatios),
     target: target ? ">= 0.30" : null,
     check: target ? (x) => x >= 0.3 : undefined,
+  });
+  row({
+    scenario: `query (${label})`,
+    metric: "marketData(first: 100), response cache off, req/s vs bare yoga { hello }",
+    value: coldPeak,
+    baseline: null,
+    ratio: median(coldRatios),
+    target: null,
   });
   row({
     scenario: `query (${label})`,

@@ -171,6 +171,7 @@ async function main(command: Command, argv: string[]) {
     production: config.production,
     corsOrigins: config.server.corsOrigins,
     shutdownTimeoutMs: config.server.shutdownTimeoutMs,
+    responseCacheTtlSeconds: config.server.responseCacheTtlSeconds,
   });
   const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
   let stopping = false;

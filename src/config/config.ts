@@ -56,6 +56,7 @@ export const envSchema = z.object({
   GRAPHQL_EXPLORER: bool(false),
   CORS_ORIGINS: optionalString,
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+  RESPONSE_CACHE_TTL_SECONDS: int(5, 0),
 
   COINGECKO_API_KEY: optionalString,
   COINGECKO_API_PLAN: z.preprocess(
@@ -169,6 +170,7 @@ export function parseConfig(env: Record<string, string | undefined>) {
       explorer: !production || d.GRAPHQL_EXPLORER,
       corsOrigins: list(d.CORS_ORIGINS),
       shutdownTimeoutMs: d.SHUTDOWN_TIMEOUT_MS,
+      responseCacheTtlSeconds: d.RESPONSE_CACHE_TTL_SECONDS,
     },
     sources: {
       enabled: sources,

@@ -31,30 +31,35 @@ export function useRequestMeta(): Plugin {
     onRequest({ request }) {
       requestIdOf(request);
     },
-    onResultProcess({ request, result }) {
+    onResultProcess({ request, result, setResult }) {
       const meta = metaByRequest.get(request);
       if (!meta) return;
-      const results = Array.isArray(result) ? result : [result];
-      for (const r of results) {
-        if (r && typeof r === "object" && !(Symbol.asyncIterator in r)) {
-          const single = r as { extensions?: Record<string, unknown>; errors?: GraphQLError[] };
+      // A copy, never the result itself: a cached result is shared by every request it answers.
+      const stamp = (r: unknown) => {
+        if (!r || typeof r !== "object" || Symbol.asyncIterator in r) return r;
+        const single = r as { extensions?: Record<string, unknown>; errors?: readonly GraphQLError[] };
+        return {
+          ...single,
           // Masked errors say nothing about the cause: the request id lets an operator find it in the logs.
-          single.errors = single.errors?.map((e) =>
-            e.message === "Unexpected error."
-              ? new GraphQLError(e.message, {
-                  nodes: e.nodes,
-                  path: e.path,
-                  extensions: { ...e.extensions, code: "INTERNAL_SERVER_ERROR", requestId: meta.id },
-                })
-              : e,
-          );
-          single.extensions = {
+          ...(single.errors && {
+            errors: single.errors.map((e) =>
+              e.message === "Unexpected error."
+                ? new GraphQLError(e.message, {
+                    nodes: e.nodes,
+                    path: e.path,
+                    extensions: { ...e.extensions, code: "INTERNAL_SERVER_ERROR", requestId: meta.id },
+                  })
+                : e,
+            ),
+          }),
+          extensions: {
             ...single.extensions,
             requestId: meta.id,
             latencyMs: Math.round((performance.now() - meta.started) * 100) / 100,
-          };
-        }
-      }
+          },
+        };
+      };
+      setResult((Array.isArray(result) ? result.map(stamp) : stamp(result)) as typeof result);
     },
     onResponse({ request, response }) {
       const meta = metaByRequest.get(request);

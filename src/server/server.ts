@@ -19,6 +19,7 @@ import {
 } from "./graphql-plugins.ts";
 import { checkHealth } from "./health.ts";
 import { requestIdOf, useRequestMeta } from "./request-meta.ts";
+import { useCommitInvalidatedCache } from "./response-cache.ts";
 import { serveStatic } from "./static.ts";
 
 export interface ServerOptions {
@@ -35,6 +36,8 @@ export interface ServerOptions {
   shutdownTimeoutMs: number;
   /** Largest accepted request body. */
   maxBodyBytes?: number;
+  /** Query results cached until the next pipeline event, at most this long; 0 or unset: off. */
+  responseCacheTtlSeconds?: number;
 }
 
 interface ServerContext {
@@ -56,7 +59,15 @@ async function drained(socket: WebSocket): Promise<void> {
 export function createYogaApp(
   options: Pick<
     ServerOptions,
-    "schema" | "db" | "logger" | "explorer" | "services" | "metrics" | "production" | "corsOrigins"
+    | "schema"
+    | "db"
+    | "logger"
+    | "explorer"
+    | "services"
+    | "metrics"
+    | "production"
+    | "corsOrigins"
+    | "responseCacheTtlSeconds"
   >,
 ) {
   const log = options.logger.child({ module: "graphql" });
@@ -96,7 +107,11 @@ export function createYogaApp(
       useLimits({ production: options.production ?? false }),
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics)] : []),
-    ],
+      useCommitInvalidatedCache({
+        bus: options.services.bus,
+        ttlSeconds: options.responseCacheTtlSeconds ?? 0,
+      }),
+    ].filter((p) => p !== null),
   });
 }
 

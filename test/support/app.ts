@@ -26,6 +26,8 @@ export function createTestApp(
     production?: boolean;
     retentionHours?: number;
     bufferSize?: number;
+    /** Off unless asked for: most tests write outside the pipeline (resets), which no event announces. */
+    responseCacheTtlSeconds?: number;
   } = {},
 ) {
   const bus = createEventBus();
@@ -57,6 +59,7 @@ export function createTestApp(
     metrics: metrics ?? createMetrics(),
     explorer: options.explorer ?? true,
     production: options.production ?? false,
+    responseCacheTtlSeconds: options.responseCacheTtlSeconds ?? 0,
   };
   feed.start();
   const yoga = createYogaApp(common);
