@@ -7,6 +7,9 @@ import { SourceEnum } from "./enums.ts";
 
 export const MarketObservationType = builder.prismaObject("MarketObservation", {
   description: "One source's quote for one asset at the source's own observedAt.",
+  // Columns are read only when a field asks for them (a page of 100 rows moved every column,
+  // asked or not); these three are the keyset cursor's and the id's.
+  select: { id: true, seq: true, observedAt: true },
   fields: (t) => ({
     // A BigInt column: graphql's ID serializer refuses bigint, so it is sent as a string.
     id: t.id({ resolve: (o) => o.id.toString() }),
