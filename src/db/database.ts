@@ -38,7 +38,12 @@ export interface DatabaseOptions {
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? createPostgres(options.url, options) : createPglite(options.dataDir);
+  const db = options.url ? createPostgres(options.url, options) : await createPglite(options.dataDir);
+  // Prisma instantiates its query compiler (WASM) on first use: ~60-90 ms of synchronous work
+  // that would otherwise land in the first run or request and stall everything sharing the loop.
+  // Done here, it happens while the process starts. (It opens no database connection.)
+  await db.prisma.$connect();
+  return db;
 }
 
 function createPostgres(url: string, options: DatabaseOptions): Database {
