@@ -1,3 +1,4 @@
+import { intArray } from "../db/int-array.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { NormalizedRecord, SourceId } from "../sources/record.ts";
 import { EVENT_CHANNEL, encodeEvent } from "./pg-event-transport.ts";
@@ -118,6 +119,6 @@ export async function updateRanks(tx: Tx, ranks: ReadonlyMap<number, number>): P
   if (ranks.size === 0) return;
   await tx.$executeRaw`
     UPDATE asset a SET rank = u.rank, updated_at = now()
-    FROM unnest(${[...ranks.keys()]}::int[], ${[...ranks.values()]}::int[]) AS u(id, rank)
+    FROM unnest(${intArray(ranks.keys())}::int[], ${intArray(ranks.values())}::int[]) AS u(id, rank)
     WHERE a.id = u.id AND a.rank IS DISTINCT FROM u.rank`;
 }

@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../db/database.ts";
+import { intArray } from "../db/int-array.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { SourceId } from "../sources/record.ts";
 import { computeConsensus } from "./consensus.ts";
@@ -23,9 +24,9 @@ export async function recordRunAnomalies(
   const anomalies: Prisma.AnomalyCreateManyInput[] = [];
   const assetIds = [...touched];
   for (let i = 0; i < assetIds.length; i += 5000) {
-    // The ids travel as one int[] literal: an `in` list of thousands of values costs Prisma ~50 ms
-    // of synchronous work (one argument per value), a stall for everything sharing the process.
-    const ids = `{${assetIds.slice(i, i + 5000).join(",")}}`;
+    // One int[] parameter: an `in` list of thousands of values cost Prisma ~50 ms of synchronous
+    // work (one argument per value), a stall for everything sharing the process.
+    const ids = intArray(assetIds.slice(i, i + 5000));
     const latest = await prisma.$queryRaw<
       { assetId: number; source: SourceId; priceUsd: number; observedAt: Date }[]
     >`SELECT asset_id AS "assetId", source::text AS source, price_usd AS "priceUsd", observed_at AS "observedAt"
