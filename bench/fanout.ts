@@ -22,7 +22,8 @@ class Receipts {
   times: [seq: number, at: number][] = [];
   duplicates = 0;
   add(client: number, seq: number) {
-    const seen = (this.perClient[client] ??= new Set());
+    const seen = this.perClient[client] ?? new Set<number>();
+    this.perClient[client] = seen;
     if (seen.has(seq)) this.duplicates++;
     seen.add(seq);
     this.times.push([seq, performance.now()]);

@@ -285,7 +285,8 @@ function moved(shift: number) {
     current_price: (c.current_price as number) * (1 + shift / 1_000),
     last_updated: stamp,
   }));
-  const paprika = loadFixture<Record<string, any>[]>(COINPAPRIKA_TICKERS).map((t) =>
+  type Ticker = Record<string, unknown> & { quotes?: { USD?: { price: number } } };
+  const paprika = loadFixture<Ticker[]>(COINPAPRIKA_TICKERS).map((t) =>
     t.quotes?.USD
       ? {
           ...t,

@@ -39,10 +39,13 @@ export interface DatabaseOptions {
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   const db = options.url ? createPostgres(options.url, options) : await createPglite(options.dataDir);
-  // Prisma instantiates its query compiler (WASM) on first use: ~60-90 ms of synchronous work
-  // that would otherwise land in the first run or request and stall everything sharing the loop.
-  // Done here, it happens while the process starts. (It opens no database connection.)
+  // Prisma starts its query compiler (WASM) on first use: 50-90 ms of synchronous work that would
+  // otherwise land in the first run or request and stall everything sharing the event loop. Done
+  // here, it happens while the process starts: $connect loads the compiler, and one compiled model
+  // query finishes warming it. The query may fail (no tables before the first migration, or no
+  // server yet): compiling is all it is for.
   await db.prisma.$connect();
+  await db.prisma.etlRun.findFirst({ select: { id: true }, where: { id: -1 } }).catch(() => undefined);
   return db;
 }
 
