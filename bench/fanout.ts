@@ -8,7 +8,7 @@ import WebSocket from "ws";
 import { createDatabase } from "../src/db/database.ts";
 import type { Logger } from "../src/logger/logger.ts";
 import { upsertObservations } from "../src/pipeline/batch-writer.ts";
-import type { NormalizedRecord } from "../src/sources/record.ts";
+import { EMPTY_MARKET_FIELDS, type NormalizedRecord } from "../src/sources/record.ts";
 import { heldMemory, rssOf, startProcess, stop } from "./processes.ts";
 import { log, median, percentile, row } from "./results.ts";
 
@@ -87,17 +87,7 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
       name: null,
       observedAt: new Date(Date.UTC(2030, 0, 1) + tick * 1_000),
       priceUsd: 100 + (tick % 50),
-      marketCapUsd: null,
-      volume24hUsd: null,
-      change24hPct: null,
-      circulatingSupply: null,
-      totalSupply: null,
-      maxSupply: null,
-      rank: null,
-      open: null,
-      high: null,
-      low: null,
-      close: null,
+      ...EMPTY_MARKET_FIELDS,
       position: tick,
       location: `bench ${tick}`,
       raw: null,

@@ -6,7 +6,7 @@ export interface ResponseCacheOptions {
   bus: EventBus;
   /** Upper bound on an entry's age; 0 turns the cache off. */
   ttlSeconds: number;
-  /** Entries kept (least recently used go first). */
+  /** Entries kept (least recently used go first); a large page can be ~150 KB. */
   max?: number;
 }
 
@@ -27,7 +27,9 @@ export function useCommitInvalidatedCache(options: ResponseCacheOptions): Plugin
   options.bus.subscribe("runStatusChanged", next);
   options.bus.subscribe("driftDetected", next);
   return useResponseCache({
-    cache: createInMemoryCache({ max: options.max ?? 1_000 }),
+    // Entries of older generations are never read again and leave as the LRU fills: the bound
+    // is on entries, so it is kept small (a few popular queries is what a cache like this serves).
+    cache: createInMemoryCache({ max: options.max ?? 250 }),
     // The generation is the session: a new one makes every older key unreachable at once.
     session: () => `g${generation}`,
     ttl: options.ttlSeconds * 1_000,
