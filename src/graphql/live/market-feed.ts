@@ -12,6 +12,8 @@ import {
 import { SubscriberBuffer } from "./subscriber-buffer.ts";
 
 const PAGE = 500;
+/** Updates one subscriber sends before letting the event loop turn. */
+const TURN_EVERY = 16;
 
 export interface FeedOptions {
   prisma: PrismaClient;
@@ -158,10 +160,12 @@ export function createMarketFeed(options: FeedOptions) {
           }
         }
       }
+      let sinceTurn = 0;
       while (!signal?.aborted) {
         await drained();
         const next = buffer.shift();
         if (!next) {
+          sinceTurn = 0;
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
@@ -172,6 +176,13 @@ export function createMarketFeed(options: FeedOptions) {
         if (top <= delivered) continue;
         delivered = top;
         yield next;
+        // A burst is delivered in slices. Each step here is a microtask, so without a turn of the
+        // event loop every subscriber would drain its whole buffer (a 500-row batch times every
+        // subscriber) before any request, timer or socket read could run.
+        if (++sinceTurn >= TURN_EVERY) {
+          sinceTurn = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       }
     } finally {
       subscribers.delete(subscriber);
