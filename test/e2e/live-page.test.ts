@@ -1,29 +1,17 @@
 import { mkdirSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, TEST_API_KEY } from "../support/app.ts";
-import { createPgliteTestDatabase, type TestDatabase } from "../support/databases.ts";
-import {
-  COINGECKO_TOP250,
-  loadFixture,
-  type ReplayServer,
-  startReplayServer,
-} from "../support/replay-server.ts";
+import { startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
+import { COINGECKO_TOP250, loadFixture } from "../support/replay-server.ts";
 
 type Item = Record<string, unknown>;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-let replay: ReplayServer;
-let t: TestDatabase;
-let app: ReturnType<typeof createTestApp>;
-let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
+let stack: TestStack;
 let browser: Browser;
 
 beforeAll(async () => {
-  replay = await startReplayServer();
-  t = await createPgliteTestDatabase();
-  app = createTestApp(t.db, replay);
-  await app.runner.run({ trigger: "CLI", sources: ["COINGECKO", "COINPAPRIKA"] });
-  http = await app.listen();
+  stack = await startStack();
+  await stack.app.runner.run({ trigger: "CLI", sources: ["COINGECKO", "COINPAPRIKA"] });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -40,10 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  await http?.server.stop();
-  app?.stop();
-  await t?.dispose();
-  await replay?.close();
+  await stack?.close();
 });
 
 describe("the live prices page in headless Chromium", () => {
@@ -53,7 +38,7 @@ describe("the live prices page in headless Chromium", () => {
     page.on("console", (m) => {
       if (m.type() === "error") consoleErrors.push(m.text());
     });
-    await page.goto(`${http.url}/`);
+    await page.goto(`${stack.http.url}/`);
     await page.waitForSelector("tbody tr[data-asset-id]");
     expect(await page.locator("tbody tr[data-asset-id]").count()).toBe(25);
     await page.waitForSelector("#connection.live");
@@ -67,8 +52,8 @@ describe("the live prices page in headless Chromium", () => {
       current_price: (items[0]!.current_price as number) * 1.03,
       last_updated: "2023-05-13T11:00:00.000Z",
     };
-    replay.setCoinGeckoPages([items]);
-    const res = await fetch(`${http.url}/graphql`, {
+    stack.replay.setCoinGeckoPages([items]);
+    const res = await fetch(`${stack.http.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${TEST_API_KEY}` },
       body: JSON.stringify({

@@ -1,26 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { createTestApp } from "../support/app.ts";
-import { createPgliteTestDatabase, type TestDatabase } from "../support/databases.ts";
-import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
+import { startStack, type TestStack } from "../support/app.ts";
 
-let replay: ReplayServer;
-let t: TestDatabase;
-let app: ReturnType<typeof createTestApp>;
-let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
+let stack: TestStack;
+let app: TestStack["app"];
+let http: TestStack["http"];
 
 beforeAll(async () => {
-  replay = await startReplayServer();
-  t = await createPgliteTestDatabase();
-  app = createTestApp(t.db, replay);
-  http = await app.listen();
+  stack = await startStack();
+  ({ app, http } = stack);
 });
-afterAll(async () => {
-  await http.server.stop();
-  app.stop();
-  await t.dispose();
-  await replay.close();
-});
+afterAll(() => stack.close());
 
 /** A raw graphql-transport-ws socket: send frames, read frames, see how it closes. */
 async function raw() {

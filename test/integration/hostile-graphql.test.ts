@@ -1,26 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, TEST_API_KEY } from "../support/app.ts";
-import { createPgliteTestDatabase, type TestDatabase } from "../support/databases.ts";
-import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
+import { startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
 
-let replay: ReplayServer;
-let t: TestDatabase;
-let app: ReturnType<typeof createTestApp>;
-let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
+let stack: TestStack;
+let app: TestStack["app"];
+let http: TestStack["http"];
 
 beforeAll(async () => {
-  replay = await startReplayServer();
-  t = await createPgliteTestDatabase();
-  app = createTestApp(t.db, replay);
+  stack = await startStack();
+  ({ app, http } = stack);
   await app.runner.run({ trigger: "CLI", sources: ["CSV"] });
-  http = await app.listen();
 });
-afterAll(async () => {
-  await http.server.stop();
-  app.stop();
-  await t.dispose();
-  await replay.close();
-});
+afterAll(() => stack.close());
 
 async function post(body: string | Blob, headers: Record<string, string> = {}) {
   const res = await fetch(`${http.url}/graphql`, {

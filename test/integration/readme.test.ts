@@ -4,15 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { createTestApp, TEST_API_KEY } from "../support/app.ts";
-import {
-  createEmptyPostgresDatabase,
-  createPgliteTestDatabase,
-  postgresAdminUrl,
-  type TestDatabase,
-} from "../support/databases.ts";
+import { startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
+import { createEmptyPostgresDatabase, postgresAdminUrl } from "../support/databases.ts";
 import { readmeBlocks } from "../support/readme.ts";
-import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
 import { runCli } from "../support/run-cli.ts";
 import { collect, wsClient } from "../support/ws-client.ts";
 
@@ -21,24 +15,16 @@ import { collect, wsClient } from "../support/ws-client.ts";
 // statically (no Docker engine on CI machines).
 const blocks = readmeBlocks();
 const scripts = JSON.parse(readFileSync("package.json", "utf8")).scripts as Record<string, string>;
-let replay: ReplayServer;
-let t: TestDatabase;
-let app: ReturnType<typeof createTestApp>;
-let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
+let stack: TestStack;
+let app: TestStack["app"];
+let http: TestStack["http"];
 
 beforeAll(async () => {
-  replay = await startReplayServer();
-  t = await createPgliteTestDatabase();
-  app = createTestApp(t.db, replay);
+  stack = await startStack();
+  ({ app, http } = stack);
   await app.runner.run({ trigger: "CLI" });
-  http = await app.listen();
 });
-afterAll(async () => {
-  await http.server.stop();
-  app.stop();
-  await t.dispose();
-  await replay.close();
-});
+afterAll(() => stack.close());
 
 describe("README GraphQL examples", () => {
   const graphql = blocks.filter((b) => b.lang === "graphql");

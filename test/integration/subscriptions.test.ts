@@ -1,34 +1,22 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createTestApp, TEST_API_KEY } from "../support/app.ts";
-import { createPgliteTestDatabase, type TestDatabase } from "../support/databases.ts";
-import {
-  COINGECKO_TOP250,
-  loadFixture,
-  type ReplayServer,
-  startReplayServer,
-} from "../support/replay-server.ts";
+import { createTestApp, startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
+import type { TestDatabase } from "../support/databases.ts";
+import { COINGECKO_TOP250, loadFixture, type ReplayServer } from "../support/replay-server.ts";
 import { collect, wsClient } from "../support/ws-client.ts";
 
 type Item = Record<string, unknown>;
+let stack: TestStack;
 let replay: ReplayServer;
 let t: TestDatabase;
-let app: ReturnType<typeof createTestApp>;
-let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
+let http: TestStack["http"];
 
 beforeAll(async () => {
-  replay = await startReplayServer();
-  t = await createPgliteTestDatabase();
   // A buffer larger than any run here: these tests check the resume seam, not the slow-consumer
   // policy (market-feed.test.ts does), so a busy CI machine must not conflate updates.
-  app = createTestApp(t.db, replay, { env: { ETL_BATCH_SIZE: "100" }, bufferSize: 10_000 });
-  http = await app.listen();
+  stack = await startStack({ env: { ETL_BATCH_SIZE: "100" }, bufferSize: 10_000 });
+  ({ replay, t, http } = stack);
 });
-afterAll(async () => {
-  await http.server.stop();
-  app.stop();
-  await t.dispose();
-  await replay.close();
-});
+afterAll(() => stack.close());
 beforeEach(async () => {
   await t.reset();
   replay.setCoinGeckoPages([loadFixture<Item[]>(COINGECKO_TOP250)]);

@@ -6,9 +6,9 @@ import { buildSchema } from "../../src/graphql/schema.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createEventBus } from "../../src/pipeline/events.ts";
 import { createServer, createYogaApp } from "../../src/server/server.ts";
-import { quietLogger } from "./databases.ts";
+import { createPgliteTestDatabase, quietLogger } from "./databases.ts";
 import { createTestRunner } from "./pipeline.ts";
-import type { ReplayServer } from "./replay-server.ts";
+import { type ReplayServer, startReplayServer } from "./replay-server.ts";
 
 export const TEST_API_KEY = "test-etl-key-0123456789";
 
@@ -102,6 +102,31 @@ export function createTestApp(
     },
     stop() {
       feed.stop();
+    },
+  };
+}
+
+export type TestStack = Awaited<ReturnType<typeof startStack>>;
+
+/**
+ * The whole stack on a real port: a replay server for the sources, a PGlite database of its own,
+ * the app wired like main.ts, listening on 127.0.0.1. close() stops them in reverse order.
+ */
+export async function startStack(options: Parameters<typeof createTestApp>[2] = {}) {
+  const replay = await startReplayServer();
+  const t = await createPgliteTestDatabase();
+  const app = createTestApp(t.db, replay, options);
+  const http = await app.listen();
+  return {
+    replay,
+    t,
+    app,
+    http,
+    async close() {
+      await http.server.stop();
+      app.stop();
+      await t.dispose();
+      await replay.close();
     },
   };
 }
