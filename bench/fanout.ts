@@ -83,6 +83,8 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
     const record: NormalizedRecord = {
       source: "CSV",
       sourceAssetId: "bench",
+      file: "",
+      idColumn: null,
       symbol: null,
       name: null,
       observedAt: new Date(Date.UTC(2030, 0, 1) + tick * 1_000),
@@ -92,7 +94,7 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
       location: `bench ${tick}`,
       raw: null,
     };
-    const written = await db.prisma.$transaction((tx) =>
+    const { written } = await db.prisma.$transaction((tx) =>
       upsertObservations(tx, run.id, "CSV", [{ record, assetId: assets[tick % assets.length]! }]),
     );
     return Number(written[0]!.seq);

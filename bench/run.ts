@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import autocannon from "autocannon";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { parseConfig } from "../src/config/config.ts";
+import { consensusSettings, parseConfig } from "../src/config/config.ts";
 import { createDatabase, type Database } from "../src/db/database.ts";
 import { migrate } from "../src/db/migrator.ts";
 import { createLogger } from "../src/logger/logger.ts";
@@ -64,6 +64,8 @@ function syntheticRecords(n: number, priceShift = 0): ResolvedRecord[] {
     const record: NormalizedRecord = {
       source: "COINGECKO",
       sourceAssetId: `a${i % ASSETS}`,
+      file: "",
+      idColumn: null,
       symbol: `A${i % ASSETS}`,
       name: null,
       observedAt: new Date(base + Math.floor(i / ASSETS) * 60_000),
@@ -79,6 +81,7 @@ function syntheticRecords(n: number, priceShift = 0): ResolvedRecord[] {
       high: null,
       low: null,
       close: null,
+      barSeconds: null,
       position: i,
       location: `row ${i}`,
       raw: null,
@@ -103,7 +106,7 @@ async function ours(db: Database, runId: number, records: ResolvedRecord[]) {
   for (let i = 0; i < records.length; i += BATCH) {
     const chunk = records.slice(i, i + BATCH);
     written += (await db.prisma.$transaction((tx) => upsertObservations(tx, runId, "COINGECKO", chunk)))
-      .length;
+      .written.length;
   }
   return { ms: performance.now() - started, written };
 }
@@ -352,8 +355,10 @@ async function benchEndToEnd(url: string) {
       metrics: createMetrics(),
       injector: createFailureInjector({}),
       batchSize: config.etl.batchSize,
+      rejectedRowsKept: config.etl.rejectedRowsKept,
+      rules: { maxSkewMs: 300_000, maxPriceRatio: config.etl.identityMaxPriceRatio },
       driftPolicies: { COINGECKO: "warn", COINPAPRIKA: "warn", CSV: "warn" },
-      checks: { freshnessMs: 900_000, deviationPct: 5, countDropPct: 50 },
+      checks: { ...consensusSettings(config), countDropPct: 50 },
     });
     for (const run of runs) {
       const { gecko, paprika } = moved(run.shift);

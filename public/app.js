@@ -3,12 +3,13 @@
 import { createClient } from "/vendor/graphql-ws/client.js";
 
 const SOURCES = ["COINGECKO", "COINPAPRIKA", "CSV"];
+const LATEST =
+  "latestPrice { priceUsd observedAt spreadPct disputed sources { source priceUsd deviationPct included excludedReason } }";
 const TABLE_QUERY = `query Table {
-  head: marketData(first: 1, orderBy: SEQ_DESC) { edges { node { seq } } }
   assets(first: 25) {
     edges { node {
       id rank symbol name
-      latestPrice { priceUsd observedAt sources { source priceUsd deviationPct included excludedReason } }
+      ${LATEST}
       marketData(first: 1) { edges { node { change24hPct } } }
       priceHistory(interval: D1, limit: 30) { close }
     } }
@@ -18,7 +19,7 @@ const UPDATES = `subscription Live($afterSeq: BigInt) {
   marketUpdates(afterSeq: $afterSeq) {
     kind seq
     observation { source priceUsd change24hPct observedAt asset { id } }
-    latestPrice { priceUsd observedAt sources { source priceUsd deviationPct included excludedReason } }
+    ${LATEST}
   }
 }`;
 
@@ -64,6 +65,13 @@ function renderPrices(row, latest) {
   row.consensus = latest?.priceUsd ?? null;
   row.cells.consensus.textContent = usd(row.consensus);
   row.cells.consensus.dataset.price = String(row.consensus ?? "");
+  // A disputed consensus is shown as such: the included sources disagree beyond the threshold.
+  row.cells.consensus.classList.toggle("disputed", Boolean(latest?.disputed));
+  row.cells.consensus.title = latest?.disputed
+    ? `disputed: the sources disagree by ${latest.spreadPct.toFixed(1)} %`
+    : latest?.spreadPct != null
+      ? `sources agree within ${latest.spreadPct.toFixed(2)} %`
+      : "";
   flash(row.cells.consensus, previous, row.consensus);
   row.cells.observed.textContent = time(latest?.observedAt);
   for (const source of SOURCES) {
@@ -122,9 +130,6 @@ async function loadTable() {
   const body = await res.json();
   if (body.errors) throw new Error(body.errors[0].message);
   renderTable(body.data.assets.edges.map((e) => e.node));
-  // The table is as of this seq: the subscription resumes right after it, so nothing committed
-  // between the query and the subscription is missed.
-  return body.data.head.edges[0]?.node.seq ?? 0;
 }
 
 function setConnection(state, text) {
@@ -170,9 +175,9 @@ function onUpdate(update) {
 }
 
 async function start() {
+  // The first subscription starts live (afterSeq null); reconnects resume after the last seq seen.
   try {
-    payload.variables.afterSeq = await loadTable();
-    seqLabel.textContent = `seq ${payload.variables.afterSeq}`;
+    await loadTable();
   } catch (error) {
     tbody.innerHTML = `<tr class="empty"><td colspan="9">Could not load prices: ${error.message}</td></tr>`;
   }

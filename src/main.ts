@@ -1,5 +1,5 @@
 import pino from "pino";
-import { type Config, ConfigError, envValue, loadConfig } from "./config/config.ts";
+import { type Config, ConfigError, consensusSettings, envValue, loadConfig } from "./config/config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
 import { retryWithBackoff } from "./db/startup-retry.ts";
@@ -84,6 +84,7 @@ async function main(command: Command, argv: string[]) {
   }
 
   const metrics = createMetrics({ defaults: command === "serve" });
+  const consensus = consensusSettings(config);
   // On PostgreSQL, events reach every process through LISTEN/NOTIFY; PGlite stays in-process.
   let catchUp = () => {};
   const bus = createEventBus({
@@ -104,17 +105,15 @@ async function main(command: Command, argv: string[]) {
       chaos: config.etl.chaos,
     }),
     batchSize: config.etl.batchSize,
+    rejectedRowsKept: config.etl.rejectedRowsKept,
+    rules: { maxSkewMs: consensus.maxSkewMs, maxPriceRatio: config.etl.identityMaxPriceRatio },
     driftPolicies: {
       COINGECKO: config.sources.coingecko.driftPolicy,
       COINPAPRIKA: config.sources.coinpaprika.driftPolicy,
       CSV: config.sources.csv.driftPolicy,
     },
     rawRetentionDays: config.etl.rawPayloadRetentionDays,
-    checks: {
-      freshnessMs: config.etl.consensusFreshnessSeconds * 1000,
-      deviationPct: config.etl.consensusDeviationPct,
-      countDropPct: config.etl.runCountDropPct,
-    },
+    checks: { ...consensus, countDropPct: config.etl.runCountDropPct },
   });
 
   if (command === "etl") {
@@ -141,12 +140,11 @@ async function main(command: Command, argv: string[]) {
     process.exit(code);
   }
 
-  const freshnessMs = config.etl.consensusFreshnessSeconds * 1000;
   const feed = createMarketFeed({
     prisma: db.prisma,
     bus,
     logger,
-    freshnessMs,
+    consensus,
     retentionHours: config.live.retentionHours,
     bufferSize: config.live.bufferSize,
   });
@@ -161,7 +159,7 @@ async function main(command: Command, argv: string[]) {
       bus,
       feed,
       etlApiKey: config.etl.apiKey,
-      freshnessMs,
+      consensus,
       enabledSources: SOURCE_ORDER.filter((s) => config.sources.enabled.includes(s.toLowerCase() as never)),
       authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
     },

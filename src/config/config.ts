@@ -80,6 +80,7 @@ export const envSchema = z.object({
 
   ETL_SOURCES: optionalString,
   ETL_BATCH_SIZE: int(500, 1, 50_000),
+  ETL_REJECTED_ROWS_KEPT: int(1000, 0),
   ETL_INTERVAL_SECONDS: int(300, 0),
   ETL_API_KEY: optionalString,
   ETL_FAIL_AFTER_RECORDS: z.preprocess(
@@ -95,6 +96,11 @@ export const envSchema = z.object({
   DRIFT_POLICY_CSV: driftPolicy,
   CONSENSUS_FRESHNESS_SECONDS: int(900, 1),
   CONSENSUS_DEVIATION_PCT: num(5, 0),
+  MAX_CLOCK_SKEW_SECONDS: int(300, 0),
+  IDENTITY_MAX_PRICE_RATIO: z.preprocess(
+    (v) => (v === "" || v === undefined ? undefined : v),
+    z.coerce.number().gt(1).default(2),
+  ),
   RUN_COUNT_DROP_PCT: num(50, 0),
   SUBSCRIPTION_BUFFER_SIZE: int(1000, 1),
 
@@ -197,6 +203,9 @@ export function parseConfig(env: Record<string, string | undefined>) {
     },
     etl: {
       batchSize: d.ETL_BATCH_SIZE,
+      rejectedRowsKept: d.ETL_REJECTED_ROWS_KEPT,
+      maxClockSkewSeconds: d.MAX_CLOCK_SKEW_SECONDS,
+      identityMaxPriceRatio: d.IDENTITY_MAX_PRICE_RATIO,
       intervalSeconds: d.ETL_INTERVAL_SECONDS,
       apiKey: d.ETL_API_KEY,
       failAfterRecords: d.ETL_FAIL_AFTER_RECORDS,
@@ -228,6 +237,15 @@ function passwordOf(databaseUrl: string | undefined): string | undefined {
 }
 
 export type Config = ReturnType<typeof parseConfig>;
+
+/** What the consensus is computed with, wherever it is computed (API, feed, run checks). */
+export function consensusSettings(config: Config) {
+  return {
+    freshnessMs: config.etl.consensusFreshnessSeconds * 1000,
+    deviationPct: config.etl.consensusDeviationPct,
+    maxSkewMs: config.etl.maxClockSkewSeconds * 1000,
+  };
+}
 
 /** Reads process.env (the one place that does); overrides win (the offline demo sets its upstream). */
 export function loadConfig(overrides: Record<string, string> = {}): Config {

@@ -4,6 +4,7 @@ import type { EtlRunner } from "../pipeline/etl-runner.ts";
 import type { EventBus } from "../pipeline/events.ts";
 import type { SourceId } from "../sources/record.ts";
 import type { AuthFailureLimiter } from "./auth.ts";
+import type { ConsensusSettings } from "./live/consensus-loader.ts";
 import type { MarketFeed } from "./live/market-feed.ts";
 
 /** Long-lived services the resolvers use; built once by main.ts. */
@@ -13,7 +14,8 @@ export interface GraphQLServices {
   feed: MarketFeed;
   /** ETL_API_KEY: unset = the mutations that need it are refused. */
   etlApiKey?: string;
-  freshnessMs: number;
+  /** CONSENSUS_FRESHNESS_SECONDS, CONSENSUS_DEVIATION_PCT and MAX_CLOCK_SKEW_SECONDS. */
+  consensus: ConsensusSettings;
   enabledSources: SourceId[];
   /** Failed API-key attempts per client. */
   authLimiter?: AuthFailureLimiter;

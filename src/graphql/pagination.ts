@@ -119,15 +119,4 @@ export function cursorDate(v: unknown): Date {
   return d;
 }
 
-/** Parses a cursor value that must be an integer (number or digit string). */
-export function cursorBigInt(v: unknown): bigint {
-  if (
-    (typeof v === "string" && /^-?\d{1,19}$/.test(v)) ||
-    (typeof v === "number" && Number.isSafeInteger(v))
-  ) {
-    return BigInt(v);
-  }
-  throw badInput("after", "not a cursor returned by this connection");
-}
-
 export const flip = (d: "asc" | "desc"): "asc" | "desc" => (d === "asc" ? "desc" : "asc");

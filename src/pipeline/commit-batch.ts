@@ -1,12 +1,16 @@
 import type { IdentityResolver } from "../sources/identity.ts";
-import type { ParsedItem, Rejection, SourceId } from "../sources/record.ts";
+import type { NormalizedRecord, ParsedItem, Rejection, SourceId } from "../sources/record.ts";
 import {
   type ResolvedRecord,
+  rowKey,
   type Tx,
-  updateRanks,
+  updateAssetNames,
+  updateSourceRanks,
   upsertObservations,
   type WrittenRow,
 } from "./batch-writer.ts";
+import { loadReferencePrices, type ReferenceQuery } from "./reference-prices.ts";
+import { timeProblem } from "./time-sanity.ts";
 
 export interface BatchInput {
   runId: number;
@@ -18,71 +22,110 @@ export interface BatchInput {
   watermarks: Map<number, number> | null;
   /** The CSV checkpoint this batch advances to, committed with it. */
   checkpoint: { stream: string; checksum: string; rowOffset: number } | null;
+  /** How many rejected rows this batch may still store in full (the rest are only counted). */
+  rejectionRoom: number;
+}
+
+/** The checks every record passes before it is written. */
+export interface BatchRules {
+  /** The server clock (ms) the batch is judged against. */
+  now: number;
+  /** MAX_CLOCK_SKEW_SECONDS in ms: observations dated further ahead are rejected. */
+  maxSkewMs: number;
+  /** IDENTITY_MAX_PRICE_RATIO: a join whose price is further than this factor from the asset's own is refused. */
+  maxPriceRatio: number;
 }
 
 export interface BatchOutcome {
+  /** Rows that got a new seq (what subscribers are told about). */
   written: WrittenRow[];
-  unchanged: number;
-  rejected: number;
+  /** What the batch adds to its source run: each key counts as written once per run. */
+  counts: { written: number; unchanged: number; rejected: number };
+  /** Rejected rows stored in full (at most BatchInput.rejectionRoom). */
+  rejectedKept: number;
   /** Records that reached the upsert (written or unchanged), with their assets. */
   accepted: ResolvedRecord[];
   /** Every asset a valid record of this batch belonged to (also those skipped by the watermark). */
   seen: number[];
 }
 
+const API_SOURCE = (s: SourceId) => s !== "CSV";
+
 /**
- * One batch in one transaction: identity (new assets and mappings), the observation upsert with
- * latest prices, canonical ranks, rejected records, the CSV checkpoint and the source run's
- * counters. Either all of it commits or none of it does.
+ * One batch in one transaction: time and identity checks, new assets and mappings, names and
+ * ranks that follow the best source, the observation upsert with latest prices, rejected records,
+ * the CSV checkpoint and the source run's counters. Either all of it commits or none of it does.
  */
 export async function commitBatch(
   tx: Tx,
   input: BatchInput,
   resolver: IdentityResolver,
+  rules: BatchRules,
 ): Promise<BatchOutcome> {
   const rejections: Rejection[] = input.items.flatMap((i) => (i.ok ? [] : [i.rejection]));
+  const reject = (record: NormalizedRecord, reason: string) => rejections.push({ ...record, reason });
+
+  const timely: NormalizedRecord[] = [];
+  for (const item of input.items) {
+    if (!item.ok) continue;
+    const problem = timeProblem(item.record.observedAt, rules.now, rules.maxSkewMs);
+    if (problem) reject(item.record, problem);
+    else timely.push(item.record);
+  }
+
+  // Prices to check joins against, read once for the batch: every CSV row (a CSV id proves little)
+  // and every API record not mapped yet (an API id, once mapped, is authoritative).
+  const queries: ReferenceQuery[] = [];
+  for (const record of timely) {
+    if (API_SOURCE(record.source) && resolver.isKnown(record)) continue;
+    for (const assetId of resolver.candidateAssetIds(record))
+      queries.push({ assetId, source: record.source, at: record.observedAt });
+  }
+  const references = await loadReferencePrices(tx, queries);
+
   const resolved: ResolvedRecord[] = [];
-  const ranks = new Map<number, number>();
+  const ranks = new Map<number, number | null>();
+  const names = new Map<number, { symbol: string; name: string }>();
   let unchanged = 0;
   const seen = new Set<number>();
 
-  for (const item of input.items) {
-    if (!item.ok) continue;
-    const record = item.record;
-    const decision = resolver.resolve(record);
+  for (const record of timely) {
+    const decision = resolver.resolve(record, {
+      reference: (assetId) => references.get(assetId, record.source, record.observedAt),
+      maxPriceRatio: rules.maxPriceRatio,
+    });
     if (decision.kind === "reject") {
-      rejections.push({ ...record, reason: decision.reason });
+      reject(record, decision.reason);
       continue;
     }
     let assetId: number;
     if (decision.kind === "new") {
       const asset = await tx.asset.create({ data: decision.asset, select: { id: true } });
       assetId = asset.id;
-      resolver.addAsset({ id: assetId, ...decision.asset, latestPriceUsd: record.priceUsd });
+      resolver.addAsset({ id: assetId, ...decision.asset });
     } else {
       assetId = decision.assetId;
     }
     if (decision.kind !== "existing") {
+      const mapping = {
+        assetId,
+        source: record.source,
+        file: record.file,
+        sourceAssetId: record.sourceAssetId,
+        symbol: record.symbol ?? "",
+      };
       await tx.assetSource.create({
         data: {
-          assetId,
-          source: record.source,
-          sourceAssetId: record.sourceAssetId,
-          symbol: record.symbol ?? "",
+          ...mapping,
           name: record.name ?? record.symbol ?? record.sourceAssetId,
           matchedBy: decision.matchedBy,
           confidence: decision.confidence,
         },
       });
-      resolver.addMapping({ assetId, source: record.source, sourceAssetId: record.sourceAssetId });
+      resolver.addMapping(mapping);
     }
-    if (
-      record.rank !== null &&
-      (record.source === "COINGECKO" ||
-        (record.source === "COINPAPRIKA" && !resolver.hasMapping(assetId, "COINGECKO")))
-    ) {
-      ranks.set(assetId, record.rank);
-    }
+    followBestSource(resolver, record, assetId, names);
+    if (API_SOURCE(record.source)) ranks.set(assetId, record.rank);
     seen.add(assetId);
     // Incremental: an observation older than the asset's watermark is skipped; at an equal
     // timestamp the upsert's IS DISTINCT FROM guard decides.
@@ -94,22 +137,50 @@ export async function commitBatch(
     resolved.push({ record, assetId });
   }
 
-  // Duplicate keys inside one input: the last row wins, the others are rejected.
+  // Duplicate keys inside one batch: the last row wins, the others are rejected.
   const lastByKey = new Map<string, number>();
-  for (const [i, r] of resolved.entries()) lastByKey.set(`${r.assetId}|${r.record.observedAt.getTime()}`, i);
+  for (const [i, r] of resolved.entries()) lastByKey.set(rowKey(r.assetId, r.record.observedAt), i);
   const unique: ResolvedRecord[] = [];
   resolved.forEach((r, i) => {
-    const last = lastByKey.get(`${r.assetId}|${r.record.observedAt.getTime()}`)!;
+    const last = lastByKey.get(rowKey(r.assetId, r.record.observedAt))!;
     if (last === i) unique.push(r);
-    else rejections.push({ ...r.record, reason: `duplicate of ${resolved[last]!.record.location}` });
+    else reject(r.record, `duplicate of ${resolved[last]!.record.location}`);
   });
 
-  const written = await upsertObservations(tx, input.runId, input.source, unique);
-  unchanged += unique.length - written.length;
-  await updateRanks(tx, ranks);
-  if (rejections.length > 0) {
+  const { written, repeated } = await upsertObservations(tx, input.runId, input.source, unique);
+  // Duplicate keys across batches: an earlier batch of this run wrote the key already. The key
+  // counts as written once: this row replaces the earlier one (which now counts as rejected), or,
+  // when it is identical, this row is the one rejected.
+  let writtenCount = written.length;
+  let unchangedInUpsert = unique.length - written.length;
+  if (repeated.size > 0) {
+    const writtenKeys = new Set(written.map((w) => rowKey(w.assetId, w.observedAt)));
+    for (const r of unique) {
+      const key = rowKey(r.assetId, r.record.observedAt);
+      if (!repeated.has(key)) continue;
+      const what = `${r.record.symbol ?? r.record.sourceAssetId} at ${r.record.observedAt.toISOString()}`;
+      if (writtenKeys.has(key)) {
+        writtenCount--;
+        reject(
+          r.record,
+          `duplicate key (${what}): replaces an earlier row of this run, which is counted as rejected`,
+        );
+      } else {
+        unchangedInUpsert--;
+        reject(r.record, `duplicate of an earlier row of this run (${what}, same values)`);
+      }
+    }
+  }
+  unchanged += unchangedInUpsert;
+
+  const newRanks = await updateSourceRanks(tx, input.source, ranks);
+  for (const [id, rank] of newRanks) resolver.updateAsset(id, { rank });
+  await updateAssetNames(tx, names);
+
+  const kept = rejections.slice(0, Math.max(0, input.rejectionRoom));
+  if (kept.length > 0) {
     await tx.rejectedRecord.createMany({
-      data: rejections.map((r) => ({
+      data: kept.map((r) => ({
         runId: input.runId,
         source: input.source,
         location: r.location,
@@ -130,12 +201,42 @@ export async function commitBatch(
     where: { id: input.sourceRunId },
     data: {
       fetched: { increment: input.items.length },
-      written: { increment: written.length },
+      written: { increment: writtenCount },
       unchanged: { increment: unchanged },
       rejected: { increment: rejections.length },
+      rejectedTruncated: { increment: rejections.length - kept.length },
     },
   });
-  return { written, unchanged, rejected: rejections.length, accepted: unique, seen: [...seen] };
+  return {
+    written,
+    counts: { written: writtenCount, unchanged, rejected: rejections.length },
+    rejectedKept: kept.length,
+    accepted: unique,
+    seen: [...seen],
+  };
+}
+
+/**
+ * Names and symbols follow the best source that maps the asset: the record updates them when its
+ * source is that best source. A CSV row only fills a name that is a placeholder (the symbol).
+ */
+function followBestSource(
+  resolver: IdentityResolver,
+  record: NormalizedRecord,
+  assetId: number,
+  names: Map<number, { symbol: string; name: string }>,
+) {
+  const asset = resolver.asset(assetId);
+  if (!asset || !record.symbol || resolver.bestSource(assetId) !== record.source) return;
+  const symbol = record.symbol.toUpperCase();
+  let name = record.name ?? asset.name;
+  if (record.source === "CSV") {
+    if (symbol !== asset.symbol.toUpperCase()) return;
+    if (asset.name.toUpperCase() !== asset.symbol.toUpperCase()) name = asset.name;
+  }
+  if (symbol === asset.symbol && name === asset.name) return;
+  names.set(assetId, { symbol, name });
+  resolver.updateAsset(assetId, { symbol, name });
 }
 
 /** JSON for the rejected_record.raw column: drops values JSON cannot carry (NUL in text, bigint). */

@@ -162,9 +162,21 @@ export function diffFingerprints(baseline: Fingerprint, current: Fingerprint): D
   return changes.sort((a, b) => a.path.localeCompare(b.path) || a.kind.localeCompare(b.kind));
 }
 
-/** Required fields the baseline had that the current fingerprint lacks (directly or by rename). */
-export function missingRequired(source: string, baseline: Fingerprint, current: Fingerprint): string[] {
-  return (REQUIRED_FIELDS[source] ?? []).filter((p) => p in baseline && !(p in current));
+/**
+ * Required fields the baseline had that the current fingerprint lacks (directly or by rename),
+ * unless an accepted rename says where they arrive now.
+ */
+export function missingRequired(
+  source: string,
+  baseline: Fingerprint,
+  current: Fingerprint,
+  renames: Readonly<Record<string, string>> = {},
+): string[] {
+  return (REQUIRED_FIELDS[source] ?? []).filter((p) => {
+    if (!(p in baseline) || p in current) return false;
+    const now = renames[p];
+    return now === undefined || !(now in current);
+  });
 }
 
 /** Union of two fingerprints (streams of one source); a null type yields to a real one. */

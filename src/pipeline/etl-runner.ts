@@ -4,11 +4,12 @@ import type { EtlRun, RunTrigger } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MarketSource, SourceId } from "../sources/record.ts";
+import type { BatchRules } from "./commit-batch.ts";
 import type { EventBus } from "./events.ts";
 import type { FailureInjector } from "./failure-injection.ts";
 import { recordRunAnomalies } from "./run-checks.ts";
 import { tryRunLock } from "./run-lock.ts";
-import { runSource, SourceCrash, type SourceRunResult } from "./source-runner.ts";
+import { type ReleasePlan, runSource, SourceCrash, type SourceRunResult } from "./source-runner.ts";
 
 export const SOURCE_ORDER: readonly SourceId[] = ["COINGECKO", "COINPAPRIKA", "CSV"];
 
@@ -20,8 +21,12 @@ export interface EtlRunnerDeps {
   metrics: Metrics;
   injector: FailureInjector;
   batchSize: number;
+  /** ETL_REJECTED_ROWS_KEPT: rejected rows stored in full per source run. */
+  rejectedRowsKept: number;
+  /** Time and identity checks every record passes (MAX_CLOCK_SKEW_SECONDS, IDENTITY_MAX_PRICE_RATIO). */
+  rules: Omit<BatchRules, "now">;
   driftPolicies: Record<SourceId, "warn" | "quarantine">;
-  checks: { freshnessMs: number; deviationPct: number; countDropPct: number };
+  checks: { freshnessMs: number; deviationPct: number; countDropPct: number; maxSkewMs: number };
   /** RAW_PAYLOAD_RETENTION_DAYS: archived payloads older than this are pruned after each run. */
   rawRetentionDays?: number;
 }
@@ -33,6 +38,8 @@ export interface StartOptions {
   idempotencyKey?: string;
   /** Scheduled runs: the slot ⌊now / interval⌋; a slot that already has a run is skipped. */
   scheduleSlot?: bigint;
+  /** releaseQuarantine: ingest the streams this run held for this source (the only source run). */
+  release?: { runId: number; source: SourceId };
 }
 
 /** One source of a finished run, as the CLI's --json line and callers see it. */
@@ -196,8 +203,9 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
           };
         }
       }
+      const wanted = options.release ? [options.release.source] : options.sources;
       const requested = SOURCE_ORDER.filter(
-        (s) => deps.sources.has(s) && (options.sources === undefined || options.sources.includes(s)),
+        (s) => deps.sources.has(s) && (wanted === undefined || wanted.includes(s)),
       );
       run = await prisma.etlRun.create({
         data: {
@@ -221,7 +229,7 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     });
     log.info({ runId: run.id, trigger: run.trigger, sources: run.requested }, "run started");
     bus.publish("runStatusChanged", { runId: run.id, status: "RUNNING" });
-    const done = handled(execute(run, abort.signal).finally(() => heldLock.release()));
+    const done = handled(execute(run, abort.signal, options.release).finally(() => heldLock.release()));
     active = { runId: run.id, done, abort };
     void done.finally(() => {
       if (active?.runId === run.id) active = null;
@@ -229,7 +237,40 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     return { run, alreadyRunning: false, skipped: false, done };
   }
 
-  async function execute(run: EtlRun, signal: AbortSignal): Promise<RunSummary> {
+  /** The streams a run held for a source, from the raw archive, and the renames its drift found. */
+  async function releasePlan(fromRunId: number, source: SourceId): Promise<ReleasePlan & { ids: number[] }> {
+    const held = await prisma.quarantinedStream.findMany({
+      where: { runId: fromRunId, source, releasedAt: null },
+      include: { payload: true },
+      orderBy: { id: "asc" },
+    });
+    const renamed = await prisma.driftEvent.findMany({
+      where: { runId: fromRunId, source, kind: "RENAMED", renamedFrom: { not: null } },
+      select: { renamedFrom: true, path: true },
+    });
+    return {
+      fromRunId,
+      ids: held.map((h) => h.id),
+      renames: Object.fromEntries(renamed.map((r) => [r.renamedFrom!, r.path])),
+      streams: held.map((h) => ({
+        name: h.stream,
+        payload: {
+          request: h.payload.request as ReleasePlan["streams"][number]["payload"]["request"],
+          status: h.payload.status,
+          contentType: h.payload.contentType,
+          body: h.payload.body,
+          contentHash: h.payload.contentHash,
+          sizeBytes: h.payload.sizeBytes,
+        },
+      })),
+    };
+  }
+
+  async function execute(
+    run: EtlRun,
+    signal: AbortSignal,
+    release?: StartOptions["release"],
+  ): Promise<RunSummary> {
     const started = performance.now();
     const results: SourceRunResult[] = [];
     let crash: SourceCrash | Error | null = null;
@@ -237,22 +278,32 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
       const source = deps.sources.get(id);
       if (!source) continue;
       try {
-        results.push(
-          await runSource(
-            {
-              prisma,
-              logger: deps.logger,
-              bus,
-              metrics,
-              injector: deps.injector,
-              batchSize: deps.batchSize,
-              driftPolicy: deps.driftPolicies[id],
-              signal,
-            },
-            run.id,
-            source,
-          ),
+        const plan = release ? await releasePlan(release.runId, id) : undefined;
+        const outcome = await runSource(
+          {
+            prisma,
+            logger: deps.logger,
+            bus,
+            metrics,
+            injector: deps.injector,
+            batchSize: deps.batchSize,
+            rejectedRowsKept: deps.rejectedRowsKept,
+            rules: deps.rules,
+            // Released streams pass with the drift gate off: an operator decided.
+            driftPolicy: plan ? "warn" : deps.driftPolicies[id],
+            signal,
+          },
+          run.id,
+          source,
+          plan,
         );
+        results.push(outcome);
+        if (plan && outcome.status === "SUCCEEDED") {
+          await prisma.quarantinedStream.updateMany({
+            where: { id: { in: plan.ids } },
+            data: { releasedAt: new Date(), releaseRunId: run.id },
+          });
+        }
       } catch (error) {
         crash = error instanceof Error ? error : new Error(String(error));
         break;

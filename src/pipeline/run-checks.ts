@@ -8,11 +8,13 @@ export interface RunCheckOptions {
   freshnessMs: number;
   deviationPct: number;
   countDropPct: number;
+  maxSkewMs: number;
 }
 
 /**
  * Anomalies recorded after a run: a source's price far from the consensus of the assets the run
- * touched, and a source that fetched far fewer records than in its previous successful run.
+ * touched, a consensus whose sources disagree (DISPUTED_PRICE, once per asset and run), and a
+ * source that fetched far fewer records than in its previous successful run.
  */
 export async function recordRunAnomalies(
   prisma: PrismaClient,
@@ -32,13 +34,35 @@ export async function recordRunAnomalies(
     >`SELECT asset_id AS "assetId", source::text AS source, price_usd AS "priceUsd", observed_at AS "observedAt"
       FROM latest_price WHERE asset_id = ANY(${ids}::int[])`;
     const byAsset = new Map<number, typeof latest>();
-    for (const l of latest) byAsset.set(l.assetId, [...(byAsset.get(l.assetId) ?? []), l]);
+    for (const l of latest) {
+      const list = byAsset.get(l.assetId);
+      if (list) list.push(l);
+      else byAsset.set(l.assetId, [l]);
+    }
+    const now = Date.now();
     for (const [assetId, prices] of byAsset) {
       if (prices.length < 2) continue;
-      const consensus = computeConsensus(prices, options.freshnessMs);
+      const consensus = computeConsensus(prices, { ...options, now });
+      if (consensus.disputed && consensus.spreadPct !== null && consensus.priceUsd !== null) {
+        anomalies.push({
+          runId,
+          assetId,
+          kind: "DISPUTED_PRICE",
+          severity: consensus.spreadPct > 4 * options.deviationPct ? "CRITICAL" : "WARNING",
+          detail: {
+            consensusUsd: consensus.priceUsd,
+            spreadPct: Math.round(consensus.spreadPct * 100) / 100,
+            thresholdPct: options.deviationPct,
+            prices: Object.fromEntries(
+              consensus.sources.filter((s) => s.included).map((s) => [s.source, s.priceUsd]),
+            ),
+          },
+        });
+      }
       for (const s of consensus.sources) {
-        if (!s.included || s.deviationPct === null || Math.abs(s.deviationPct) <= options.deviationPct)
-          continue;
+        // Stale and future prices are left out for their age; an outlier is left out for its price.
+        const judged = s.included || s.excludedReason?.startsWith("outlier");
+        if (!judged || s.deviationPct === null || Math.abs(s.deviationPct) <= options.deviationPct) continue;
         anomalies.push({
           runId,
           assetId,
@@ -50,6 +74,7 @@ export async function recordRunAnomalies(
             consensusUsd: consensus.priceUsd,
             deviationPct: Math.round(s.deviationPct * 100) / 100,
             thresholdPct: options.deviationPct,
+            included: s.included,
           },
         });
       }

@@ -4,14 +4,17 @@ import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { createIdentityResolver } from "../sources/identity.ts";
 import type {
+  FetchedPayload,
   MarketSource,
   NormalizedRecord,
   ParsedItem,
+  Renames,
   SourceId,
   SourceStream,
 } from "../sources/record.ts";
 import { UpstreamError } from "../sources/upstream-error.ts";
-import { commitBatch } from "./commit-batch.ts";
+import { clearUnlistedRanks } from "./batch-writer.ts";
+import { type BatchRules, commitBatch } from "./commit-batch.ts";
 import {
   type DriftChange,
   diffFingerprints,
@@ -30,9 +33,20 @@ export interface SourceRunDeps {
   bus: EventBus;
   metrics: Metrics;
   injector: FailureInjector;
+  /** ETL_BATCH_SIZE: input items per write transaction, whatever their fate. */
   batchSize: number;
+  /** ETL_REJECTED_ROWS_KEPT: rejected rows stored in full per source run; the rest are counted. */
+  rejectedRowsKept: number;
   driftPolicy: "warn" | "quarantine";
+  rules: Omit<BatchRules, "now">;
   signal: AbortSignal;
+}
+
+/** Held streams to ingest again (releaseQuarantine): their archived payloads and the renames to apply. */
+export interface ReleasePlan {
+  fromRunId: number;
+  streams: { name: string; payload: FetchedPayload }[];
+  renames: Renames;
 }
 
 export interface SourceRunResult {
@@ -76,15 +90,19 @@ function isSourceFault(error: unknown): boolean {
   return typeof code === "string" && ["ENOENT", "EACCES", "EISDIR", "ENOTDIR", "EMFILE"].includes(code);
 }
 
+const positionOf = (item: ParsedItem) => (item.ok ? item.record.position : item.rejection.position);
+
 /**
  * Runs one source inside a run: archive each stream, check drift, then write batches (each batch
  * and its checkpoint commit together). Source faults mark the source FAILED and return; database
- * errors, injected failures and interruptions are rethrown as SourceCrash to fail the run.
+ * errors, injected failures and interruptions are rethrown as SourceCrash to fail the run. With
+ * a release plan, the held streams are ingested from the archive instead, with the drift gate off.
  */
 export async function runSource(
   deps: SourceRunDeps,
   runId: number,
   source: MarketSource,
+  release?: ReleasePlan,
 ): Promise<SourceRunResult> {
   const { prisma, bus, metrics } = deps;
   const log = deps.logger.child({ module: "pipeline", runId, source: source.id });
@@ -101,26 +119,21 @@ export async function runSource(
     touchedAssetIds: new Set(),
     durationMs: 0,
   };
+  const checkpointKind = source.id === "CSV" ? "file" : "watermark";
   const [assets, mappings, latest, checkpoints, baselineRow] = await Promise.all([
     prisma.asset.findMany({ select: { id: true, symbol: true, name: true, rank: true } }),
-    prisma.assetSource.findMany({ select: { assetId: true, source: true, sourceAssetId: true } }),
+    prisma.assetSource.findMany({
+      select: { assetId: true, source: true, file: true, sourceAssetId: true, symbol: true },
+    }),
     prisma.latestPrice.findMany({
-      select: { assetId: true, source: true, priceUsd: true, observedAt: true },
+      where: { source: source.id },
+      select: { assetId: true, observedAt: true },
     }),
     prisma.checkpoint.findMany({ where: { source: source.id } }),
     prisma.driftBaseline.findUnique({ where: { source: source.id } }),
   ]);
-  const newestPrice = new Map<number, { at: number; price: number }>();
-  const watermarks = new Map<number, number>();
-  for (const l of latest) {
-    const at = l.observedAt.getTime();
-    if ((newestPrice.get(l.assetId)?.at ?? -1) < at) newestPrice.set(l.assetId, { at, price: l.priceUsd });
-    if (l.source === source.id) watermarks.set(l.assetId, at);
-  }
-  const resolver = createIdentityResolver({
-    assets: assets.map((a) => ({ ...a, latestPriceUsd: newestPrice.get(a.id)?.price ?? null })),
-    mappings,
-  });
+  const watermarks = new Map(latest.map((l) => [l.assetId, l.observedAt.getTime()]));
+  const resolver = createIdentityResolver({ assets, mappings });
   const checkpointBefore = Object.fromEntries(
     checkpoints.map((c) => [c.stream, { checksum: c.checksum, rowOffset: c.rowOffset }]),
   );
@@ -128,27 +141,30 @@ export async function runSource(
     data: {
       runId,
       source: source.id,
-      checkpointBefore: source.id === "CSV" ? checkpointBefore : { watermarks: watermarks.size },
+      checkpointBefore: checkpointKind === "file" ? checkpointBefore : { watermarks: watermarks.size },
     },
   });
-  const baseline = (baselineRow?.fingerprint ?? null) as Fingerprint | null;
+  const reported = (baselineRow?.fingerprint ?? null) as Fingerprint | null;
+  const accepted = (baselineRow?.accepted ?? baselineRow?.fingerprint ?? null) as Fingerprint | null;
+  const renames = { ...((baselineRow?.renames ?? {}) as Renames), ...release?.renames };
   let union: Fingerprint = {};
   const nulls = Object.fromEntries(NULLABLE_FIELDS.map((f) => [f, 0])) as Record<
     (typeof NULLABLE_FIELDS)[number],
     number
   >;
   let acceptedCount = 0;
+  let rejectedKept = 0;
   let currentStream: string | null = null;
   let batches = 0;
+  let held = 0;
   let failure: unknown = null;
   const seenAssetIds = new Set<number>();
 
-  const writeBatch = async (stream: SourceStream, items: ParsedItem[], checksum: string) => {
+  const writeBatch = async (stream: SourceStream, items: ParsedItem[]) => {
     const records = items.filter((i) => i.ok).length;
     deps.signal.throwIfAborted();
     deps.injector.beforeWrite(records);
     const last = items.at(-1);
-    const lastPosition = last ? (last.ok ? last.record.position : last.rejection.position) : -1;
     const outcome = await prisma.$transaction(
       (tx) =>
         commitBatch(
@@ -158,19 +174,28 @@ export async function runSource(
             sourceRunId: sourceRun.id,
             source: source.id,
             items,
-            watermarks: source.id === "CSV" ? null : watermarks,
+            watermarks: checkpointKind === "watermark" ? watermarks : null,
             checkpoint:
-              source.id === "CSV" ? { stream: stream.name, checksum, rowOffset: lastPosition + 1 } : null,
+              checkpointKind === "file" && last
+                ? {
+                    stream: stream.name,
+                    checksum: stream.payload.contentHash,
+                    rowOffset: positionOf(last) + 1,
+                  }
+                : null,
+            rejectionRoom: deps.rejectedRowsKept - rejectedKept,
           },
           resolver,
+          { ...deps.rules, now: Date.now() },
         ),
       { timeout: 120_000, maxWait: 60_000 },
     );
     batches++;
+    rejectedKept += outcome.rejectedKept;
     result.fetched += items.length;
-    result.written += outcome.written.length;
-    result.unchanged += outcome.unchanged;
-    result.rejected += outcome.rejected;
+    result.written += outcome.counts.written;
+    result.unchanged += outcome.counts.unchanged;
+    result.rejected += outcome.counts.rejected;
     for (const { record, assetId } of outcome.accepted) {
       acceptedCount++;
       for (const f of NULLABLE_FIELDS) if (record[f] === null) nulls[f]++;
@@ -178,9 +203,9 @@ export async function runSource(
     }
     for (const w of outcome.written) result.touchedAssetIds.add(w.assetId);
     for (const id of outcome.seen) seenAssetIds.add(id);
-    metrics.records.inc({ source: source.id, outcome: "written" }, outcome.written.length);
-    metrics.records.inc({ source: source.id, outcome: "unchanged" }, outcome.unchanged);
-    metrics.records.inc({ source: source.id, outcome: "rejected" }, outcome.rejected);
+    metrics.records.inc({ source: source.id, outcome: "written" }, outcome.counts.written);
+    metrics.records.inc({ source: source.id, outcome: "unchanged" }, outcome.counts.unchanged);
+    metrics.records.inc({ source: source.id, outcome: "rejected" }, outcome.counts.rejected);
     if (outcome.written.length > 0) {
       bus.publish("batchCommitted", {
         runId,
@@ -205,17 +230,38 @@ export async function runSource(
     });
   };
 
+  /** A stream whose required fields vanished: counted, kept in the archive, ingested on release. */
+  const hold = async (stream: SourceStream, payloadId: number, missing: string[]) => {
+    let records = 0;
+    for await (const chunk of stream.chunks()) records += chunk.length;
+    await prisma.quarantinedStream.create({
+      data: { runId, source: source.id, stream: stream.name, payloadId, records, missingFields: missing },
+    });
+    await prisma.sourceRun.update({
+      where: { id: sourceRun.id },
+      data: { fetched: { increment: records }, quarantined: { increment: records } },
+    });
+    result.fetched += records;
+    result.quarantined += records;
+    metrics.records.inc({ source: source.id, outcome: "quarantined" }, records);
+    held++;
+    log.warn({ stream: stream.name, missing, records }, "required fields missing: stream quarantined");
+  };
+
+  const streams: AsyncIterable<SourceStream> = release
+    ? (async function* () {
+        for (const s of release.streams) yield source.fromArchive!(s.name, s.payload, { renames });
+      })()
+    : source.streams({ signal: deps.signal, renames });
+
   try {
-    for await (const stream of source.streams(deps.signal)) {
+    for await (const stream of streams) {
       currentStream = stream.name;
-      await archivePayload(prisma, runId, source.id, stream.payload);
-      const checksum = stream.payload.contentHash;
+      const payloadId = await archivePayload(prisma, runId, source.id, stream.payload);
       const cp = checkpoints.find((c) => c.stream === stream.name);
-      const skipBelow = cp && cp.checksum === checksum ? cp.rowOffset : 0;
+      const skipBelow = cp && cp.checksum === stream.payload.contentHash ? cp.rowOffset : 0;
       let batch: ParsedItem[] = [];
-      let batchRecords = 0;
       let first = true;
-      let quarantine = false;
       for await (const chunk of stream.chunks()) {
         if (first) {
           first = false;
@@ -224,38 +270,47 @@ export async function runSource(
             stream.fields ?? [],
           );
           union = mergeFingerprints(union, print);
-          const missing = baseline ? missingRequired(source.id, baseline, print) : [];
+          const missing = accepted && !release ? missingRequired(source.id, accepted, print, renames) : [];
           if (missing.length > 0 && deps.driftPolicy === "quarantine") {
-            quarantine = true;
-            log.warn({ stream: stream.name, missing }, "required fields missing: stream quarantined");
+            await hold(stream, payloadId, missing);
+            break;
           }
         }
-        if (quarantine) {
-          result.fetched += chunk.length;
-          result.quarantined += chunk.length;
-          continue;
-        }
         for (const item of chunk) {
-          const position = item.ok ? item.record.position : item.rejection.position;
-          if (position < skipBelow) {
+          if (positionOf(item) < skipBelow) {
             // Committed by an earlier run (same file, same checksum): already ingested.
             result.fetched++;
             result.unchanged++;
             continue;
           }
+          // A batch closes after batchSize input items, accepted or not: memory, transaction
+          // size and checkpoint progress are bounded by the batch, never by the input.
           batch.push(item);
-          if (item.ok) batchRecords++;
-          if (batchRecords >= deps.batchSize) {
-            await writeBatch(stream, batch, checksum);
+          if (batch.length >= deps.batchSize) {
+            await writeBatch(stream, batch);
             batch = [];
-            batchRecords = 0;
           }
         }
       }
-      if (batch.length > 0) await writeBatch(stream, batch, checksum);
+      if (batch.length > 0) await writeBatch(stream, batch);
     }
-    const changes = baseline ? diffFingerprints(baseline, union) : [];
-    await recordDrift(deps, runId, source.id, changes, union, baseline === null);
+    if (!release) {
+      const changes = reported ? diffFingerprints(reported, union) : [];
+      await recordDrift(deps, runId, source.id, changes, union, reported === null, held === 0);
+    } else if (Object.keys(union).length > 0) {
+      // Released: the payload's shape is accepted, with the renames that make it readable.
+      await prisma.driftBaseline.update({
+        where: { source: source.id },
+        data: {
+          accepted: union as unknown as Prisma.InputJsonObject,
+          renames: renames as Prisma.InputJsonObject,
+        },
+      });
+    }
+    // The latest successful listing decides ranks: coins it no longer lists lose theirs.
+    if (checkpointKind === "watermark" && held === 0 && !release) {
+      await clearUnlistedRanks(prisma, source.id, seenAssetIds);
+    }
   } catch (error) {
     failure = error;
     result.status = "FAILED";
@@ -279,7 +334,7 @@ export async function runSource(
     log.warn({ err: result.error }, "source failed");
   }
   async function checkpointsAfter() {
-    if (source.id !== "CSV") return { watermarks: watermarks.size };
+    if (checkpointKind === "watermark") return { watermarks: watermarks.size };
     const rows = await prisma.checkpoint.findMany({ where: { source: source.id } });
     return Object.fromEntries(rows.map((c) => [c.stream, { checksum: c.checksum, rowOffset: c.rowOffset }]));
   }
@@ -343,6 +398,11 @@ async function finishSourceRun(
   });
 }
 
+/**
+ * Each change is reported once, then the reporting baseline advances. The accepted baseline (what
+ * required fields are checked against) advances only when nothing was held: a quarantine holds
+ * until it is released, instead of becoming the new normal.
+ */
 async function recordDrift(
   deps: SourceRunDeps,
   runId: number,
@@ -350,9 +410,11 @@ async function recordDrift(
   changes: DriftChange[],
   current: Fingerprint,
   firstBaseline: boolean,
+  accept: boolean,
 ) {
   if (Object.keys(current).length === 0) return;
-  if (!firstBaseline && changes.length === 0) return;
+  if (!firstBaseline && changes.length === 0 && !accept) return;
+  const print = current as unknown as Prisma.InputJsonObject;
   const ids = await deps.prisma.$transaction(async (tx) => {
     const created = [];
     for (const c of changes) {
@@ -372,11 +434,10 @@ async function recordDrift(
         }),
       );
     }
-    // Each change is reported once, then the baseline advances.
     await tx.driftBaseline.upsert({
       where: { source },
-      update: { fingerprint: current as unknown as Prisma.InputJsonObject, runId },
-      create: { source, fingerprint: current as unknown as Prisma.InputJsonObject, runId },
+      update: { fingerprint: print, runId, ...(accept ? { accepted: print } : {}) },
+      create: { source, fingerprint: print, accepted: print, runId },
     });
     return created.map((c) => c.id);
   });

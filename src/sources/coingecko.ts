@@ -3,7 +3,9 @@ import { inChunks } from "./chunked.ts";
 import type { HttpClient } from "./http-client.ts";
 import { firstIssue, lenientNumber, positiveOrNull, validRank } from "./lenient-number.ts";
 import { parseJsonArray } from "./parse-json-array.ts";
-import type { MarketSource, ParsedItem, SourceStream } from "./record.ts";
+import type { FetchedPayload, MarketSource, ParsedItem, Renames, SourceStream } from "./record.ts";
+import { EMPTY_MARKET_FIELDS } from "./record.ts";
+import { applyRenames } from "./renames.ts";
 
 export const COINGECKO_PAGE_SIZE = 250;
 
@@ -44,8 +46,11 @@ export function normalizeCoinGeckoItem(raw: unknown, position: number, location:
   return {
     ok: true,
     record: {
+      ...EMPTY_MARKET_FIELDS,
       source: "COINGECKO",
       sourceAssetId: item.id,
+      file: "",
+      idColumn: null,
       symbol: item.symbol.trim().toUpperCase(),
       name: item.name.trim() || null,
       observedAt,
@@ -59,10 +64,6 @@ export function normalizeCoinGeckoItem(raw: unknown, position: number, location:
       maxSupply: positiveOrNull(item.max_supply ?? null),
       rank: validRank(rank),
       // high_24h/low_24h span the last 24 h, not this observation: not OHLC, not stored as such.
-      open: null,
-      high: null,
-      low: null,
-      close: null,
       position,
       location,
       raw,
@@ -81,27 +82,46 @@ export function coinGeckoKeyHeader(plan: "demo" | "pro"): string {
   return plan === "pro" ? "x-cg-pro-api-key" : "x-cg-demo-api-key";
 }
 
+const streamName = (page: number) => `coins/markets?page=${page}`;
+
+function pageStream(
+  page: number,
+  payload: FetchedPayload,
+  items: unknown[],
+  renames?: Renames,
+): SourceStream {
+  return {
+    name: streamName(page),
+    payload,
+    chunks: () =>
+      inChunks(items, (raw, i) =>
+        normalizeCoinGeckoItem(
+          applyRenames(raw, renames),
+          (page - 1) * COINGECKO_PAGE_SIZE + i,
+          `page ${page} item ${i + 1}`,
+        ),
+      ),
+  };
+}
+
 export function createCoinGeckoSource(options: CoinGeckoOptions): MarketSource {
   return {
     id: "COINGECKO",
-    async *streams(signal) {
+    async *streams({ signal, renames } = {}) {
       for (let page = 1; page <= options.maxPages; page++) {
         const url =
           `${options.baseUrl}/coins/markets?vs_currency=usd&order=market_cap_desc` +
           `&per_page=${COINGECKO_PAGE_SIZE}&page=${page}&price_change_percentage=24h`;
         const payload = await options.get(url, signal);
         const items = parseJsonArray("COINGECKO", payload);
-        const stream: SourceStream = {
-          name: `coins/markets?page=${page}`,
-          payload,
-          chunks: () =>
-            inChunks(items, (raw, i) =>
-              normalizeCoinGeckoItem(raw, (page - 1) * COINGECKO_PAGE_SIZE + i, `page ${page} item ${i + 1}`),
-            ),
-        };
-        yield stream;
+        yield pageStream(page, payload, items, renames);
         if (items.length < COINGECKO_PAGE_SIZE) return;
       }
+    },
+    fromArchive(name, payload, { renames } = {}) {
+      const page = Number(/page=(\d+)/.exec(name)?.[1]);
+      if (!Number.isInteger(page) || page < 1) throw new Error(`not a CoinGecko stream name: ${name}`);
+      return pageStream(page, payload, parseJsonArray("COINGECKO", payload), renames);
     },
   };
 }

@@ -3,7 +3,9 @@ import { inChunks } from "./chunked.ts";
 import type { HttpClient } from "./http-client.ts";
 import { firstIssue, lenientNumber, positiveOrNull, validRank } from "./lenient-number.ts";
 import { parseJsonArray } from "./parse-json-array.ts";
-import type { MarketSource, ParsedItem } from "./record.ts";
+import type { FetchedPayload, MarketSource, ParsedItem, Renames, SourceStream } from "./record.ts";
+import { EMPTY_MARKET_FIELDS } from "./record.ts";
+import { applyRenames } from "./renames.ts";
 
 const quoteSchema = z.looseObject({
   price: lenientNumber,
@@ -54,8 +56,11 @@ export function normalizeCoinPaprikaTicker(raw: unknown, position: number, locat
   return {
     ok: true,
     record: {
+      ...EMPTY_MARKET_FIELDS,
       source: "COINPAPRIKA",
       sourceAssetId: t.id,
+      file: "",
+      idColumn: null,
       symbol: t.symbol.trim().toUpperCase(),
       name: t.name.trim() || null,
       observedAt,
@@ -69,10 +74,6 @@ export function normalizeCoinPaprikaTicker(raw: unknown, position: number, locat
       totalSupply: positiveOrNull(t.total_supply ?? null),
       maxSupply: positiveOrNull(t.max_supply ?? null),
       rank: validRank(rank),
-      open: null,
-      high: null,
-      low: null,
-      close: null,
       position,
       location,
       raw,
@@ -99,17 +100,22 @@ export interface CoinPaprikaOptions {
 }
 
 export function createCoinPaprikaSource(options: CoinPaprikaOptions): MarketSource {
+  const tickers = (payload: FetchedPayload, renames?: Renames): SourceStream => {
+    const kept = byRank(parseJsonArray("COINPAPRIKA", payload)).slice(0, options.maxAssets);
+    return {
+      name: "tickers",
+      payload,
+      chunks: () =>
+        inChunks(kept, (raw, i) =>
+          normalizeCoinPaprikaTicker(applyRenames(raw, renames), i, `ticker ${i + 1} by rank`),
+        ),
+    };
+  };
   return {
     id: "COINPAPRIKA",
-    async *streams(signal) {
-      const payload = await options.get(`${options.baseUrl}/tickers?quotes=USD`, signal);
-      const kept = byRank(parseJsonArray("COINPAPRIKA", payload)).slice(0, options.maxAssets);
-      yield {
-        name: "tickers",
-        payload,
-        chunks: () =>
-          inChunks(kept, (raw, i) => normalizeCoinPaprikaTicker(raw, i, `ticker ${i + 1} by rank`)),
-      };
+    async *streams({ signal, renames } = {}) {
+      yield tickers(await options.get(`${options.baseUrl}/tickers?quotes=USD`, signal), renames);
     },
+    fromArchive: (_name, payload, { renames } = {}) => tickers(payload, renames),
   };
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
+import { normalize } from "node:path";
 import Papa from "papaparse";
 import { type ColumnMap, type CsvField, mapColumns } from "./csv-columns.ts";
 import { type DateFormat, detectDateFormat, parseDate } from "./date-format.ts";
@@ -19,6 +20,11 @@ export interface CsvSourceOptions {
 
 const SAMPLE_ROWS = 500;
 const SYMBOL_SHAPE = /^[A-Z0-9][A-Z0-9._-]{0,19}$/;
+/** An id column holding row numbers (`1`, `2`, `17.0`): numbers name rows, not coins. */
+const ROW_NUMBER = /^\d+(\.0+)?$/;
+const DAY = 86_400;
+/** Bar lengths a file's OHLC rows may have (seconds); anything else rounds to the nearest. */
+const BAR_LENGTHS = [60, 300, 900, 3_600, 4 * 3_600, DAY, 7 * DAY];
 
 /** `BTCUSD`, `BTC-USD`, `btc/usd` → `BTC`; `USDT`, `TUSD` and `BUSD` stay as they are. */
 export function baseSymbol(raw: string): string {
@@ -91,7 +97,33 @@ interface FileContext {
   dateError: string | null;
   symbolOverride: string | null;
   fileTime: Date;
+  /** Rows with OHLC columns are bars of this length; null: each row is a point quote. */
+  barSeconds: number | null;
 }
+
+/**
+ * How long one OHLC row of the file covers: the typical gap between its sample dates (a daily
+ * file: 86400), or a day when the dates carry no time. Files without high and low columns hold
+ * point quotes (null): a close price alone is a price at a moment, not a bar.
+ */
+export function barLength(
+  columns: ColumnMap,
+  sampleDates: readonly Date[],
+  dateOnly: boolean,
+): number | null {
+  if (columns.high === undefined || columns.low === undefined) return null;
+  const times = [...new Set(sampleDates.map((d) => d.getTime()))].sort((a, b) => a - b);
+  const gaps = times.slice(1).map((t, i) => (t - times[i]!) / 1000);
+  if (gaps.length === 0) return DAY;
+  const median = gaps.sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
+  if (dateOnly) return Math.max(DAY, nearest(median));
+  return nearest(median);
+}
+
+const nearest = (seconds: number) =>
+  BAR_LENGTHS.reduce((best, b) =>
+    Math.abs(Math.log(b / seconds)) < Math.abs(Math.log(best / seconds)) ? b : best,
+  );
 
 function cell(row: string[], ctx: FileContext, field: CsvField): string | undefined {
   const index = ctx.columns[field];
@@ -150,17 +182,23 @@ function toItem(row: string[], position: number, line: number, ctx: FileContext)
   const symbol = rawSymbol ? baseSymbol(rawSymbol) : null;
   if (symbol !== null && !SYMBOL_SHAPE.test(symbol))
     return reject(`symbol: invalid ${JSON.stringify(rawSymbol)}`);
-  const id = cell(row, ctx, "id") || null;
+  const idColumn = cell(row, ctx, "id") || null;
+  // Row numbers in an id column name rows, not coins: such a row is identified by its symbol.
+  const id = idColumn !== null && !ROW_NUMBER.test(idColumn) ? idColumn : null;
   const sourceAssetId = id ?? symbol;
   if (!sourceAssetId) {
     return reject(
-      "no symbol or id: add a symbol column, or name the file's asset with CSV_SOURCE_PATHS=path#SYMBOL",
+      idColumn !== null
+        ? `${ctx.headers[ctx.columns.id!]}: ${JSON.stringify(idColumn)} is a row number, not a coin, and the row has no symbol: add a symbol column`
+        : "no symbol or id: add a symbol column, or name the file's asset with CSV_SOURCE_PATHS=path#SYMBOL",
     );
   }
   const rank = amounts.rank ?? null;
   const record: NormalizedRecord = {
     source: "CSV",
     sourceAssetId,
+    file: ctx.path,
+    idColumn: id,
     symbol,
     name: cell(row, ctx, "name") || null,
     observedAt,
@@ -176,6 +214,7 @@ function toItem(row: string[], position: number, line: number, ctx: FileContext)
     high: amounts.high ?? null,
     low: amounts.low ?? null,
     close: amounts.close ?? null,
+    barSeconds: ctx.barSeconds,
     position,
     location,
     raw,
@@ -195,7 +234,11 @@ export function createCsvSource(options: CsvSourceOptions): MarketSource {
     id: "CSV",
     async *streams() {
       for (const spec of options.paths) {
-        const { path, symbol } = parsePathSpec(spec);
+        const parsed = parsePathSpec(spec);
+        // The file's identity (CSV ids are scoped to it) and its checkpoint's name: one spelling
+        // for `./seeds/x.csv` and `seeds/x.csv`.
+        const path = normalize(parsed.path);
+        const symbol = parsed.symbol;
         const payload = await readPayload(path, archiveMaxBytes);
         const headers = await readHeader(path);
         const fileTime = (await stat(path)).mtime;
@@ -220,10 +263,19 @@ export function createCsvSource(options: CsvSourceOptions): MarketSource {
             const columns = mapColumns(headers, sample);
             let dateFormat: DateFormat | null = null;
             let dateError: string | null = null;
+            const sampleDates: Date[] = [];
+            let dateOnly = true;
             if (columns.date !== undefined) {
-              const detected = detectDateFormat(sample.map((r) => r[columns.date!] ?? ""));
-              if ("format" in detected) dateFormat = detected.format;
-              else dateError = detected.error;
+              const values = sample.map((r) => r[columns.date!] ?? "");
+              const detected = detectDateFormat(values);
+              if ("format" in detected) {
+                dateFormat = detected.format;
+                for (const v of values) {
+                  const d = parseDate(detected.format, v);
+                  if (d) sampleDates.push(d);
+                  if (d && d.getTime() % (DAY * 1000) !== 0) dateOnly = false;
+                }
+              } else dateError = detected.error;
             }
             const ctx: FileContext = {
               path,
@@ -233,6 +285,7 @@ export function createCsvSource(options: CsvSourceOptions): MarketSource {
               dateError,
               symbolOverride: symbol,
               fileTime,
+              barSeconds: barLength(columns, sampleDates, dateOnly),
             };
             let position = 0;
             let line = 1;

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { normalizeCoinGeckoItem } from "./coingecko.ts";
 import { normalizeCoinPaprikaTicker } from "./coinpaprika.ts";
-import { createIdentityResolver, type IdentityDecision } from "./identity.ts";
+import { createIdentityResolver, type IdentityDecision, type ResolveOptions } from "./identity.ts";
 import type { NormalizedRecord, ParsedItem } from "./record.ts";
 
 const fixture = (path: string) => JSON.parse(readFileSync(`test/fixtures/${path}`, "utf8"));
@@ -26,12 +26,16 @@ const paprika500 = records(
 
 /** Resolves records in order the way the pipeline does, creating assets and mappings as it goes. */
 function resolveAll(...batches: NormalizedRecord[][]) {
+  return resolveWith({}, ...batches);
+}
+
+function resolveWith(options: ResolveOptions, ...batches: NormalizedRecord[][]) {
   const resolver = createIdentityResolver({ assets: [], mappings: [] });
   let nextId = 1;
   const assetOf = new Map<string, number>();
   const decisions: { record: NormalizedRecord; decision: IdentityDecision }[] = [];
   for (const record of batches.flat()) {
-    const decision = resolver.resolve(record);
+    const decision = resolver.resolve(record, options);
     decisions.push({ record, decision });
     if (decision.kind === "reject") continue;
     let assetId: number;
@@ -42,11 +46,17 @@ function resolveAll(...batches: NormalizedRecord[][]) {
       assetId = decision.assetId;
     }
     if (decision.kind !== "existing") {
-      resolver.addMapping({ assetId, source: record.source, sourceAssetId: record.sourceAssetId });
+      resolver.addMapping({
+        assetId,
+        source: record.source,
+        file: record.file,
+        sourceAssetId: record.sourceAssetId,
+        symbol: record.symbol,
+      });
     }
-    assetOf.set(`${record.source}:${record.sourceAssetId}`, assetId);
+    assetOf.set(`${record.source}:${record.file ? `${record.file}#` : ""}${record.sourceAssetId}`, assetId);
   }
-  return { assetOf, decisions };
+  return { assetOf, decisions, resolver };
 }
 
 describe("identity resolution on the real CoinGecko top-250 and CoinPaprika top-500", () => {
@@ -129,25 +139,131 @@ describe("identity resolution for CSV rows", () => {
   const csv = (over: Partial<NormalizedRecord>): NormalizedRecord => ({
     ...base[0]!,
     source: "CSV",
+    file: "x.csv",
+    idColumn: null,
     name: null,
     rank: null,
     location: "x.csv:2",
     ...over,
   });
+  const cgId = (id: string) => coingecko250.find((r) => r.sourceAssetId === id)!;
 
   it("uses an id column equal to a CoinGecko id", () => {
-    const { assetOf, decisions } = resolveAll(base, [csv({ sourceAssetId: "ethereum", symbol: "ETH" })]);
+    const { assetOf, decisions } = resolveAll(base, [
+      csv({ sourceAssetId: "ethereum", idColumn: "ethereum", symbol: "ETH", priceUsd: 1600 }),
+    ]);
     expect(decisions.at(-1)?.decision).toMatchObject({ kind: "join", matchedBy: "id-column" });
-    expect(assetOf.get("CSV:ethereum")).toBe(assetOf.get("COINGECKO:ethereum"));
+    expect(assetOf.get("CSV:x.csv#ethereum")).toBe(assetOf.get("COINGECKO:ethereum"));
   });
 
-  it("joins a symbol-only row to the top-ranked asset with that symbol, less sure when the price is far", () => {
+  it("never treats a symbol as an id: LINK joins Chainlink, not the coin whose CoinGecko id is `link`", () => {
+    const link: NormalizedRecord = {
+      ...cgId("chainlink"),
+      sourceAssetId: "link",
+      symbol: "LN",
+      name: "Link",
+      rank: 900,
+      priceUsd: 0.4,
+    };
+    const { assetOf, decisions } = resolveAll(
+      coingecko250,
+      [link],
+      [csv({ sourceAssetId: "LINK", symbol: "LINK" })],
+    );
+    expect(decisions.at(-1)?.decision).toMatchObject({ kind: "join", matchedBy: "symbol" });
+    expect(assetOf.get("CSV:x.csv#LINK")).toBe(assetOf.get("COINGECKO:chainlink"));
+    expect(assetOf.get("CSV:x.csv#LINK")).not.toBe(assetOf.get("COINGECKO:link"));
+  });
+
+  it("refuses an id-column join whose symbol or name contradicts the asset", () => {
+    const bySymbol = resolveAll(base, [
+      csv({ sourceAssetId: "bitcoin", idColumn: "bitcoin", symbol: "SOL" }),
+    ]);
+    expect(bySymbol.decisions.at(-1)?.decision).toMatchObject({
+      kind: "reject",
+      reason: expect.stringMatching(/^id bitcoin is COINGECKO's id, but symbol SOL contradicts/),
+    });
+    const byName = resolveAll(base, [
+      csv({ sourceAssetId: "bitcoin", idColumn: "bitcoin", symbol: "BTC", name: "Solana" }),
+    ]);
+    expect(byName.decisions.at(-1)?.decision).toMatchObject({
+      kind: "reject",
+      reason: expect.stringMatching(/name "Solana" contradicts/),
+    });
+  });
+
+  it("scopes ids to their file: the same id in two files names two coins", () => {
+    const { assetOf } = resolveAll(base, [
+      csv({ file: "a.csv", sourceAssetId: "c1", symbol: "BTC", priceUsd: 26_000 }),
+      csv({ file: "b.csv", sourceAssetId: "c1", symbol: "SOL", priceUsd: 20 }),
+    ]);
+    expect(assetOf.get("CSV:a.csv#c1")).toBe(assetOf.get("COINGECKO:bitcoin"));
+    expect(assetOf.get("CSV:b.csv#c1")).toBe(assetOf.get("COINGECKO:solana"));
+  });
+
+  it("rejects a row whose symbol contradicts what its id was mapped to in the same file", () => {
+    const { decisions } = resolveAll(base, [
+      csv({ sourceAssetId: "c1", symbol: "BTC" }),
+      csv({ sourceAssetId: "c1", symbol: "SOL" }),
+    ]);
+    expect(decisions.at(-1)?.decision).toMatchObject({
+      kind: "reject",
+      reason: "id c1 of this file is mapped to BTC; this row says SOL",
+    });
+  });
+
+  it("joins a symbol-only row to the top-ranked asset with that symbol", () => {
     const near = resolveAll(base, [csv({ sourceAssetId: "BTC", symbol: "BTC", priceUsd: 26_800 })]);
     expect(near.decisions.at(-1)?.decision).toMatchObject({
       kind: "join",
       matchedBy: "symbol",
       confidence: 0.9,
     });
+  });
+
+  it("refuses a join whose price is far from the asset's own near the same date, and says why", () => {
+    const reference = () => ({
+      priceUsd: 26_816,
+      source: "COINGECKO" as const,
+      observedAt: new Date("2023-09-01"),
+    });
+    const { decisions } = resolveWith({ reference }, base, [
+      csv({ sourceAssetId: "BTC", symbol: "BTC", priceUsd: 1.5 }),
+    ]);
+    expect(decisions.at(-1)?.decision).toMatchObject({
+      kind: "reject",
+      reason: expect.stringMatching(
+        /^not joining BTC: price 1\.5 is 17877\.3x from BTC's own 26816 \(COINGECKO at 2023-09-01/,
+      ),
+    });
+  });
+
+  it("picks the asset whose price agrees when two share a symbol", () => {
+    const other: NormalizedRecord = {
+      ...cgId("solana"),
+      sourceAssetId: "wrapped-sol-clone",
+      name: "Sol Clone",
+      rank: 800,
+      priceUsd: 0.05,
+    };
+    const { assetOf, decisions, resolver } = resolveAll(coingecko250, [other]);
+    void decisions;
+    const solana = assetOf.get("COINGECKO:solana")!;
+    const clone = assetOf.get("COINGECKO:wrapped-sol-clone")!;
+    expect(clone).not.toBe(solana);
+    const prices = new Map([
+      [solana, 20],
+      [clone, 0.05],
+    ]);
+    const reference = (id: number) => ({
+      priceUsd: prices.get(id)!,
+      source: "COINGECKO" as const,
+      observedAt: new Date(),
+    });
+    const decision = resolver.resolve(csv({ sourceAssetId: "SOL", symbol: "SOL", priceUsd: 0.051 }), {
+      reference,
+    });
+    expect(decision).toMatchObject({ kind: "join", assetId: clone });
   });
 
   it("rejects a row with an unknown id and no symbol", () => {

@@ -6,20 +6,27 @@ import type { NormalizedRecord, SourceId } from "./record.ts";
  * pipeline hands in what the database knows, resolves records in a fixed order and tells the
  * resolver about every asset and mapping it creates. Every decision carries a reason and a
  * confidence that the pipeline stores on the mapping.
+ *
+ * Ids of the API sources are global; a CSV id belongs to its file (a row number `1` in one file
+ * and `1` in another are unrelated). A join is refused when the record contradicts the asset it
+ * would join: another symbol, a name with nothing in common, or a price far from the asset's
+ * own price near the record's date.
  */
 export interface KnownAsset {
   id: number;
   symbol: string;
   name: string;
   rank: number | null;
-  latestPriceUsd?: number | null;
 }
 
 export interface KnownMapping {
   assetId: number;
   source: SourceId;
+  /** The CSV file of a CSV mapping; "" (or absent) for the API sources. */
+  file?: string;
   sourceAssetId: string;
-  matchedBy?: string;
+  /** The symbol the source gave when the mapping was made (CSV mappings are checked against it). */
+  symbol?: string | null;
 }
 
 export interface Alias {
@@ -41,7 +48,28 @@ export type IdentityDecision =
     }
   | { kind: "reject"; reason: string };
 
+/** An asset's own price near a record's date, to check a join against. */
+export interface ReferencePrice {
+  priceUsd: number;
+  source: SourceId;
+  observedAt: Date;
+}
+
+export interface ResolveOptions {
+  /**
+   * The asset's own price near the record's date, from another source (null or absent: nothing
+   * to compare with, no price check).
+   */
+  reference?: (assetId: number) => ReferencePrice | null;
+  /** A join is refused when the record's price is more than this factor away from the reference. */
+  maxPriceRatio?: number;
+}
+
 export const DEFAULT_ALIASES = aliasFile.aliases as Alias[];
+export const DEFAULT_MAX_PRICE_RATIO = 2;
+
+/** Best source first: names, symbols and the canonical rank follow the best source that maps an asset. */
+export const SOURCE_PRIORITY: readonly SourceId[] = ["COINGECKO", "COINPAPRIKA", "CSV"];
 
 const STOPWORDS = new Set(["the", "token", "coin", "network", "protocol"]);
 
@@ -69,6 +97,17 @@ function ranksClose(a: number | null, b: number | null): boolean {
   return Math.abs(a - b) <= Math.max(3, 0.15 * Math.min(a, b));
 }
 
+/** Names agree when one's significant words are all in the other's ("Wrapped Bitcoin" ~ "Bitcoin"). */
+function namesAgree(a: string, b: string): boolean {
+  if (compact(a) !== "" && compact(a) === compact(b)) return true;
+  const mine = nameTokens(a).filter((t) => !STOPWORDS.has(t));
+  const theirs = nameTokens(b).filter((t) => !STOPWORDS.has(t));
+  const [short, long] = mine.length <= theirs.length ? [mine, theirs] : [theirs, mine];
+  return short.length > 0 && short.every((t) => long.includes(t));
+}
+
+const fmt = (n: number) => (Math.abs(n) >= 1 ? n.toPrecision(6).replace(/\.?0+$/, "") : n.toPrecision(4));
+
 interface Score {
   matchedBy: string;
   confidence: number;
@@ -83,25 +122,48 @@ export function createIdentityResolver(
   const bySymbol = new Map<string, Set<number>>();
   const mappingByKey = new Map<string, KnownMapping>();
   const mappingsByAsset = new Map<number, KnownMapping[]>();
-  const aliasByKey = new Map(aliases.map((a) => [`${a.source}:${a.sourceAssetId.toLowerCase()}`, a]));
-  const key = (source: SourceId, id: string) => `${source}:${id.toLowerCase()}`;
+  const aliasByKey = new Map(aliases.map((a) => [`${a.source}::${a.sourceAssetId.toLowerCase()}`, a]));
+  const key = (source: SourceId, file: string | undefined, id: string) =>
+    `${source}:${source === "CSV" ? (file ?? "") : ""}:${id.toLowerCase()}`;
+
+  function indexSymbol(id: number, symbol: string) {
+    const s = symbol.toUpperCase();
+    if (!bySymbol.has(s)) bySymbol.set(s, new Set());
+    bySymbol.get(s)!.add(id);
+  }
 
   function addAsset(asset: KnownAsset) {
     assets.set(asset.id, asset);
-    const s = asset.symbol.toUpperCase();
-    if (!bySymbol.has(s)) bySymbol.set(s, new Set());
-    bySymbol.get(s)!.add(asset.id);
+    indexSymbol(asset.id, asset.symbol);
+  }
+
+  /** Keeps the resolver's view in step when the pipeline renames or re-ranks an asset. */
+  function updateAsset(id: number, patch: Partial<Pick<KnownAsset, "symbol" | "name" | "rank">>) {
+    const asset = assets.get(id);
+    if (!asset) return;
+    if (patch.symbol !== undefined && patch.symbol.toUpperCase() !== asset.symbol.toUpperCase()) {
+      bySymbol.get(asset.symbol.toUpperCase())?.delete(id);
+      indexSymbol(id, patch.symbol);
+    }
+    Object.assign(asset, patch);
   }
 
   function addMapping(mapping: KnownMapping) {
-    mappingByKey.set(key(mapping.source, mapping.sourceAssetId), mapping);
+    mappingByKey.set(key(mapping.source, mapping.file, mapping.sourceAssetId), mapping);
     const list = mappingsByAsset.get(mapping.assetId) ?? [];
     list.push(mapping);
     mappingsByAsset.set(mapping.assetId, list);
   }
 
-  for (const a of initial.assets) addAsset(a);
+  for (const a of initial.assets) addAsset({ ...a });
   for (const m of initial.mappings) addMapping(m);
+
+  const hasMapping = (assetId: number, source: SourceId) =>
+    (mappingsByAsset.get(assetId) ?? []).some((m) => m.source === source);
+
+  /** The best source that maps the asset (CoinGecko, then CoinPaprika, then CSV). */
+  const bestSource = (assetId: number): SourceId | null =>
+    SOURCE_PRIORITY.find((s) => hasMapping(assetId, s)) ?? null;
 
   function score(record: NormalizedRecord, asset: KnownAsset): Score | null {
     const reasons: Score[] = [];
@@ -114,7 +176,7 @@ export function createIdentityResolver(
     }
     const mySlug = compact(slugOf(record.source, record.sourceAssetId, record.symbol));
     for (const m of mappingsByAsset.get(asset.id) ?? []) {
-      if (m.source === "CSV") continue;
+      if (m.source === "CSV" || record.source === "CSV") continue;
       const rawOther = slugOf(m.source, m.sourceAssetId, asset.symbol);
       const rawMine = slugOf(record.source, record.sourceAssetId, record.symbol);
       if (compact(rawOther) === mySlug) {
@@ -127,17 +189,12 @@ export function createIdentityResolver(
         });
       }
     }
-    if (record.name) {
-      const mine = nameTokens(record.name).filter((t) => !STOPWORDS.has(t));
-      const theirs = nameTokens(asset.name).filter((t) => !STOPWORDS.has(t));
-      const [short, long] = mine.length <= theirs.length ? [mine, theirs] : [theirs, mine];
-      if (short.length > 0 && short.every((t) => long.includes(t))) {
-        reasons.push({
-          matchedBy: "symbol+name",
-          confidence: 0.85,
-          reason: `names agree ("${record.name}" ~ "${asset.name}")`,
-        });
-      }
+    if (record.name && namesAgree(record.name, asset.name)) {
+      reasons.push({
+        matchedBy: "symbol+name",
+        confidence: 0.85,
+        reason: `names agree ("${record.name}" ~ "${asset.name}")`,
+      });
     }
     if (ranksClose(record.rank, asset.rank)) {
       reasons.push({
@@ -154,9 +211,93 @@ export function createIdentityResolver(
       ? Math.abs(record.rank - asset.rank)
       : Number.POSITIVE_INFINITY;
 
-  function resolve(record: NormalizedRecord): IdentityDecision {
-    const existing = mappingByKey.get(key(record.source, record.sourceAssetId));
+  /**
+   * Why the record cannot be the asset, or null when nothing contradicts it. A name contradicts
+   * when it shares no word with the asset's name and is not just a symbol; a price when it is
+   * more than `maxPriceRatio` times away from the asset's own price near the same date.
+   */
+  function contradiction(
+    record: NormalizedRecord,
+    asset: KnownAsset,
+    options: ResolveOptions,
+    checks: { symbol: boolean; name: boolean },
+  ): string | null {
+    if (checks.symbol && record.symbol && record.symbol.toUpperCase() !== asset.symbol.toUpperCase()) {
+      return `symbol ${record.symbol} contradicts asset ${asset.id} (${asset.symbol})`;
+    }
+    if (
+      checks.name &&
+      record.name &&
+      !namesAgree(record.name, asset.name) &&
+      compact(record.name) !== compact(record.symbol ?? "") &&
+      compact(record.name) !== compact(asset.symbol) &&
+      nameTokens(record.name).every((t) => !nameTokens(asset.name).includes(t))
+    ) {
+      return `name "${record.name}" contradicts asset ${asset.id} ("${asset.name}")`;
+    }
+    const ref = options.reference?.(asset.id);
+    const ratio = options.maxPriceRatio ?? DEFAULT_MAX_PRICE_RATIO;
+    if (ref && ref.priceUsd > 0) {
+      const factor = Math.max(record.priceUsd / ref.priceUsd, ref.priceUsd / record.priceUsd);
+      if (factor > ratio) {
+        return (
+          `price ${fmt(record.priceUsd)} is ${fmt(factor)}x from ${asset.symbol}'s own ${fmt(ref.priceUsd)} ` +
+          `(${ref.source} at ${ref.observedAt.toISOString()})`
+        );
+      }
+    }
+    return null;
+  }
+
+  /** Assets with the record's symbol that this record may join (never a second id of one API source). */
+  function symbolCandidates(record: NormalizedRecord): KnownAsset[] {
+    if (!record.symbol) return [];
+    return [...(bySymbol.get(record.symbol.toUpperCase()) ?? [])]
+      .map((id) => assets.get(id)!)
+      .filter(
+        (a) =>
+          record.source === "CSV" ||
+          !(mappingsByAsset.get(a.id) ?? []).some((m) => m.source === record.source),
+      );
+  }
+
+  /** The id-column rule: a CSV id read from an id column that equals a CoinGecko or CoinPaprika id. */
+  function idColumnMatch(record: NormalizedRecord): KnownMapping | null {
+    if (record.source !== "CSV" || !record.idColumn) return null;
+    for (const source of ["COINGECKO", "COINPAPRIKA"] as const) {
+      const byId = mappingByKey.get(key(source, "", record.idColumn));
+      if (byId) return byId;
+    }
+    return null;
+  }
+
+  /** Every asset a record could end up on: the assets whose prices a join would be checked against. */
+  function candidateAssetIds(record: NormalizedRecord): number[] {
+    const ids = new Set<number>();
+    const existing = mappingByKey.get(key(record.source, record.file, record.sourceAssetId));
+    if (existing) ids.add(existing.assetId);
+    const byId = idColumnMatch(record);
+    if (byId) ids.add(byId.assetId);
+    for (const a of symbolCandidates(record)) ids.add(a.id);
+    return [...ids];
+  }
+
+  function resolve(record: NormalizedRecord, options: ResolveOptions = {}): IdentityDecision {
+    const existing = mappingByKey.get(key(record.source, record.file, record.sourceAssetId));
     if (existing) {
+      if (record.source === "CSV") {
+        // A CSV id names a coin only inside its file, and only as long as the rows agree with it.
+        const asset = assets.get(existing.assetId);
+        const mapped = existing.symbol?.toUpperCase() ?? asset?.symbol.toUpperCase();
+        if (record.symbol && mapped && record.symbol.toUpperCase() !== mapped) {
+          return {
+            kind: "reject",
+            reason: `id ${record.sourceAssetId} of this file is mapped to ${mapped}; this row says ${record.symbol}`,
+          };
+        }
+        const why = asset && contradiction(record, asset, options, { symbol: false, name: false });
+        if (why) return { kind: "reject", reason: `not joining: ${why}` };
+      }
       return {
         kind: "existing",
         assetId: existing.assetId,
@@ -166,40 +307,41 @@ export function createIdentityResolver(
       };
     }
 
-    const alias = aliasByKey.get(key(record.source, record.sourceAssetId));
-    const aliased = alias && mappingByKey.get(key(alias.sameAs.source, alias.sameAs.sourceAssetId));
+    const alias =
+      record.source === "CSV"
+        ? undefined
+        : aliasByKey.get(`${record.source}::${record.sourceAssetId.toLowerCase()}`);
+    const aliased = alias && mappingByKey.get(key(alias.sameAs.source, "", alias.sameAs.sourceAssetId));
     if (alias && aliased) {
       return { kind: "join", assetId: aliased.assetId, matchedBy: "alias", confidence: 1, reason: alias.why };
     }
 
-    if (record.source === "CSV") {
-      for (const source of ["COINGECKO", "COINPAPRIKA"] as const) {
-        const byId = mappingByKey.get(key(source, record.sourceAssetId));
-        if (byId) {
-          return {
-            kind: "join",
-            assetId: byId.assetId,
-            matchedBy: "id-column",
-            confidence: 0.98,
-            reason: `CSV id equals the ${source} id ${byId.sourceAssetId}`,
-          };
-        }
-      }
+    const byId = idColumnMatch(record);
+    if (byId) {
+      const asset = assets.get(byId.assetId)!;
+      const why = contradiction(record, asset, options, { symbol: true, name: true });
+      if (why) return { kind: "reject", reason: `id ${record.idColumn} is ${byId.source}'s id, but ${why}` };
+      return {
+        kind: "join",
+        assetId: byId.assetId,
+        matchedBy: "id-column",
+        confidence: 0.98,
+        reason: `CSV id equals the ${byId.source} id ${byId.sourceAssetId}`,
+      };
     }
 
     if (record.symbol === null)
       return { kind: "reject", reason: `unknown id ${record.sourceAssetId} and no symbol` };
 
-    // Two ids of one API source are never one asset: skip assets this source already maps.
-    const candidates = [...(bySymbol.get(record.symbol.toUpperCase()) ?? [])]
-      .map((id) => assets.get(id)!)
-      .filter(
-        (a) =>
-          record.source === "CSV" ||
-          !(mappingsByAsset.get(a.id) ?? []).some((m) => m.source === record.source),
-      );
+    const candidates = symbolCandidates(record);
+    const refused: string[] = [];
+    const agreeing = candidates.filter((asset) => {
+      const why = contradiction(record, asset, options, { symbol: false, name: record.source === "CSV" });
+      if (why) refused.push(why);
+      return why === null;
+    });
 
-    const scored = candidates
+    const scored = agreeing
       .map((asset) => ({ asset, score: score(record, asset) }))
       .filter((c): c is { asset: KnownAsset; score: Score } => c.score !== null)
       .sort(
@@ -211,39 +353,42 @@ export function createIdentityResolver(
     const best = scored[0];
     if (best) return { kind: "join", assetId: best.asset.id, ...best.score };
 
-    const byRank = [...candidates].sort(
-      (a, b) => (a.rank ?? Number.POSITIVE_INFINITY) - (b.rank ?? Number.POSITIVE_INFINITY) || a.id - b.id,
-    );
-    if (record.source === "CSV" && byRank[0]) {
-      // A symbol-only CSV row joins the top-ranked asset with that symbol, with less confidence
-      // when the symbol is shared or the price is far from the asset's latest.
+    if (record.source === "CSV") {
+      const byRank = [...agreeing].sort(
+        (a, b) => (a.rank ?? Number.POSITIVE_INFINITY) - (b.rank ?? Number.POSITIVE_INFINITY) || a.id - b.id,
+      );
       const top = byRank[0];
-      let confidence = candidates.length === 1 ? 0.9 : 0.6;
-      const notes = [
-        candidates.length === 1
-          ? "only asset with this symbol"
-          : `top-ranked of ${candidates.length} assets with this symbol`,
-      ];
-      const latest = top.latestPriceUsd;
-      if (latest && latest > 0 && Math.abs(record.priceUsd / latest - 1) > 0.5) {
-        confidence /= 2;
-        notes.push(`price ${record.priceUsd} far from the asset's latest ${latest}`);
+      if (top) {
+        // A symbol-only CSV row joins the top-ranked asset with that symbol, with less confidence
+        // when the symbol is shared.
+        const shared = candidates.length > 1;
+        return {
+          kind: "join",
+          assetId: top.id,
+          matchedBy: "symbol",
+          confidence: shared ? 0.6 : 0.9,
+          reason: shared
+            ? `top-ranked of ${candidates.length} assets with this symbol`
+            : "only asset with this symbol",
+        };
       }
-      return { kind: "join", assetId: top.id, matchedBy: "symbol", confidence, reason: notes.join("; ") };
-    }
-
-    // An API record may adopt an asset so far known only from CSV symbols (an offline first run).
-    const csvOnly = candidates.filter((a) =>
-      (mappingsByAsset.get(a.id) ?? []).every((m) => m.source === "CSV"),
-    );
-    if (csvOnly.length === 1 && csvOnly[0]) {
-      return {
-        kind: "join",
-        assetId: csvOnly[0].id,
-        matchedBy: "symbol",
-        confidence: 0.6,
-        reason: "only asset with this symbol, known from CSV alone",
-      };
+      // Every asset with this symbol is contradicted: a second asset for it would be a guess.
+      if (refused.length > 0)
+        return { kind: "reject", reason: `not joining ${record.symbol}: ${refused.join("; ")}` };
+    } else {
+      // An API record may adopt an asset so far known only from CSV symbols (an offline first run).
+      const csvOnly = agreeing.filter((a) =>
+        (mappingsByAsset.get(a.id) ?? []).every((m) => m.source === "CSV"),
+      );
+      if (csvOnly.length === 1 && csvOnly[0]) {
+        return {
+          kind: "join",
+          assetId: csvOnly[0].id,
+          matchedBy: "symbol",
+          confidence: 0.6,
+          reason: "only asset with this symbol, known from CSV alone",
+        };
+      }
     }
 
     return {
@@ -254,14 +399,23 @@ export function createIdentityResolver(
         candidates.length > 0
           ? `${candidates.length} asset(s) share the symbol but nothing else matches`
           : "first seen",
-      asset: { symbol: record.symbol.toUpperCase(), name: record.name ?? record.symbol, rank: record.rank },
+      asset: { symbol: record.symbol.toUpperCase(), name: record.name ?? record.symbol, rank: null },
     };
   }
 
-  const hasMapping = (assetId: number, source: SourceId) =>
-    (mappingsByAsset.get(assetId) ?? []).some((m) => m.source === source);
-
-  return { resolve, addAsset, addMapping, hasMapping };
+  return {
+    resolve,
+    /** True when the record's (source, file, id) is mapped already. */
+    isKnown: (record: NormalizedRecord) =>
+      mappingByKey.has(key(record.source, record.file, record.sourceAssetId)),
+    addAsset,
+    updateAsset,
+    addMapping,
+    hasMapping,
+    bestSource,
+    candidateAssetIds,
+    asset: (id: number) => assets.get(id),
+  };
 }
 
 export type IdentityResolver = ReturnType<typeof createIdentityResolver>;

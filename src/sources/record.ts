@@ -4,8 +4,18 @@ export type SourceId = "COINGECKO" | "COINPAPRIKA" | "CSV";
 /** One observation in the one shape every source emits. Money in USD; percentages in percent. */
 export interface NormalizedRecord {
   source: SourceId;
-  /** The source's own id: `bitcoin`, `btc-bitcoin`, a CSV id column or the CSV symbol. */
+  /**
+   * The source's own id: `bitcoin`, `btc-bitcoin`; for CSV the id column's value (when it is not
+   * a row number) or else the symbol. CSV ids are scoped to their file (see `file`).
+   */
   sourceAssetId: string;
+  /** The file a CSV id belongs to ("" for the API sources, whose ids are global). */
+  file: string;
+  /**
+   * CSV only: the id column's value as written, null without one. Only an id read from an id
+   * column may equal a CoinGecko or CoinPaprika id; a symbol never stands in for one.
+   */
+  idColumn: string | null;
   /** Upper-cased; null only for a CSV row identified by its id column alone. */
   symbol: string | null;
   name: string | null;
@@ -23,6 +33,8 @@ export interface NormalizedRecord {
   high: number | null;
   low: number | null;
   close: number | null;
+  /** The period an OHLC bar covers, in seconds (a daily CSV bar: 86400); null for a point quote. */
+  barSeconds: number | null;
   /** 0-based position of the item in its stream (CSV: data row index; checkpoints count these). */
   position: number;
   /** Human-readable origin: "page 2 item 17", "seeds/prices.csv:23". */
@@ -65,10 +77,25 @@ export interface SourceStream {
   chunks(): AsyncIterable<ParsedItem[]>;
 }
 
+/** Field paths renamed upstream and accepted by an operator: {"old.path": "new.path"}. */
+export type Renames = Readonly<Record<string, string>>;
+
+export interface StreamOptions {
+  signal?: AbortSignal;
+  /** Applied to every item before it is normalized (accepted drift renames). */
+  renames?: Renames;
+}
+
 export interface MarketSource {
   id: SourceId;
   /** Streams in a fixed order; the next one is fetched only when asked for. */
-  streams(signal?: AbortSignal): AsyncIterable<SourceStream>;
+  streams(options?: StreamOptions): AsyncIterable<SourceStream>;
+  /**
+   * A stream rebuilt from an archived payload (releasing a quarantined stream): the same items
+   * the live stream had, normalized with the given renames. Absent for sources that are never
+   * quarantined (CSV has no required fields).
+   */
+  fromArchive?(name: string, payload: FetchedPayload, options?: StreamOptions): SourceStream;
 }
 
 export const EMPTY_MARKET_FIELDS = {
@@ -83,4 +110,5 @@ export const EMPTY_MARKET_FIELDS = {
   high: null,
   low: null,
   close: null,
+  barSeconds: null,
 } as const;

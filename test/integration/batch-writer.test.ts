@@ -20,6 +20,8 @@ function record(i: number, price: number): NormalizedRecord {
   return {
     source: "CSV",
     sourceAssetId: `x${i}`,
+    file: "x.csv",
+    idColumn: null,
     symbol: `X${i}`,
     name: null,
     observedAt: new Date(Date.UTC(2024, 0, 1, 0, 0, 0, i)),
@@ -35,6 +37,7 @@ function record(i: number, price: number): NormalizedRecord {
     high: null,
     low: null,
     close: price,
+    barSeconds: null,
     position: i,
     location: `row ${i}`,
     raw: null,
@@ -54,7 +57,7 @@ describe.each(databaseKinds.filter((k) => k.available))("batch writer on $kind",
     const run = await prisma.etlRun.create({ data: { trigger: "CLI", requested: ["CSV"] } });
     const rows: ResolvedRecord[] = EXTREMES.map((p, i) => ({ record: record(i, p), assetId: asset.id }));
 
-    const first = await prisma.$transaction((tx) => upsertObservations(tx, run.id, "CSV", rows));
+    const { written: first } = await prisma.$transaction((tx) => upsertObservations(tx, run.id, "CSV", rows));
     expect(first).toHaveLength(EXTREMES.length);
     const stored = await prisma.marketObservation.findMany({ orderBy: { observedAt: "asc" } });
     expect(stored.map((o) => o.priceUsd)).toEqual(EXTREMES);
@@ -86,7 +89,12 @@ describe.each(databaseKinds.filter((k) => k.available))("batch writer on $kind",
     });
     expect(latest.priceUsd).toBe(EXTREMES.at(-1));
 
+    // The same run writing the same keys again: nothing rewritten, every key reported as repeated.
     const again = await prisma.$transaction((tx) => upsertObservations(tx, run.id, "CSV", rows));
-    expect(again).toEqual([]);
+    expect(again.written).toEqual([]);
+    expect(again.repeated.size).toBe(EXTREMES.length);
+    const other = await prisma.etlRun.create({ data: { trigger: "CLI", requested: ["CSV"] } });
+    const later = await prisma.$transaction((tx) => upsertObservations(tx, other.id, "CSV", rows));
+    expect(later).toEqual({ written: [], repeated: new Set() });
   });
 });

@@ -25,7 +25,7 @@ function setup(bufferSize: number) {
     prisma: t.db.prisma,
     bus,
     logger: quietLogger,
-    freshnessMs: 900_000,
+    consensus: { freshnessMs: 900_000, deviationPct: 5, maxSkewMs: 300_000 },
     retentionHours: 24,
     bufferSize,
   });

@@ -45,7 +45,11 @@ describe("response cache (until the next pipeline event)", () => {
     // A run that changes BTC's price: its events start a new generation, the next read is fresh.
     const pages = loadFixture<Item[]>(COINGECKO_TOP250).map((coin) =>
       coin.id === "bitcoin"
-        ? { ...coin, current_price: 12_345.5, last_updated: "2031-01-01T00:00:00.000Z" }
+        ? {
+            ...coin,
+            current_price: 12_345.5,
+            last_updated: new Date(Date.parse(String(coin.last_updated)) + 3_600_000).toISOString(),
+          }
         : coin,
     );
     replay.setCoinGeckoPages([pages]);

@@ -188,7 +188,7 @@ describe("rate limiter against the replay server", () => {
     const controller = new AbortController();
     const seen: string[] = [];
     const run = (async () => {
-      for await (const s of src.streams(controller.signal)) seen.push(s.name);
+      for await (const s of src.streams({ signal: controller.signal })) seen.push(s.name);
     })();
     await new Promise((r) => setTimeout(r, 1500));
     controller.abort(new Error("test done"));

@@ -1,3 +1,4 @@
+import { consensusSettings } from "../../src/config/config.ts";
 import type { Database } from "../../src/db/database.ts";
 import { createAuthFailureLimiter } from "../../src/graphql/auth.ts";
 import type { GraphQLServices } from "../../src/graphql/context.ts";
@@ -32,11 +33,12 @@ export function createTestApp(
 ) {
   const bus = createEventBus();
   const { runner, metrics, config } = createTestRunner(db, replay, options.env ?? {}, { bus });
+  const consensus = consensusSettings(config);
   const feed = createMarketFeed({
     prisma: db.prisma,
     bus,
     logger: quietLogger,
-    freshnessMs: 900_000,
+    consensus,
     retentionHours: options.retentionHours ?? 24,
     bufferSize: options.bufferSize ?? 1000,
   });
@@ -45,7 +47,7 @@ export function createTestApp(
     bus,
     feed,
     etlApiKey: options.apiKey === null ? undefined : (options.apiKey ?? TEST_API_KEY),
-    freshnessMs: 900_000,
+    consensus,
     enabledSources: ["COINGECKO", "COINPAPRIKA", "CSV"].filter((s) =>
       config.sources.enabled.includes(s.toLowerCase() as never),
     ) as GraphQLServices["enabledSources"],

@@ -1,4 +1,4 @@
-import { parseConfig } from "../../src/config/config.ts";
+import { consensusSettings, parseConfig } from "../../src/config/config.ts";
 import type { Database } from "../../src/db/database.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createEtlRunner } from "../../src/pipeline/etl-runner.ts";
@@ -38,16 +38,17 @@ export function createTestRunner(
     metrics,
     injector: createFailureInjector({ failAfterRecords: options.failAfterRecords }),
     batchSize: config.etl.batchSize,
+    rejectedRowsKept: config.etl.rejectedRowsKept,
+    rules: {
+      maxSkewMs: config.etl.maxClockSkewSeconds * 1000,
+      maxPriceRatio: config.etl.identityMaxPriceRatio,
+    },
     driftPolicies: {
       COINGECKO: config.sources.coingecko.driftPolicy,
       COINPAPRIKA: config.sources.coinpaprika.driftPolicy,
       CSV: config.sources.csv.driftPolicy,
     },
-    checks: {
-      freshnessMs: config.etl.consensusFreshnessSeconds * 1000,
-      deviationPct: config.etl.consensusDeviationPct,
-      countDropPct: config.etl.runCountDropPct,
-    },
+    checks: { ...consensusSettings(config), countDropPct: config.etl.runCountDropPct },
   });
   return { runner, bus, metrics, config };
 }

@@ -1,38 +1,42 @@
 import type { PrismaClient } from "../../db/database.ts";
-import { type Consensus, computeConsensus } from "../../pipeline/consensus.ts";
+import { type Consensus, type ConsensusOptions, computeConsensus } from "../../pipeline/consensus.ts";
+import type { SourceId } from "../../sources/record.ts";
 
 /** The consensus object the API serves: an asset's consensus price and each source's verdict. */
 export interface AssetConsensus extends Consensus {
   assetId: number;
 }
 
+/** The consensus settings (freshness, deviation, clock skew); `now` is taken per computation. */
+export type ConsensusSettings = Omit<ConsensusOptions, "now">;
+
 /** Consensus for several assets in one query. */
 export async function loadConsensus(
   prisma: PrismaClient,
   assetIds: readonly number[],
-  freshnessMs: number,
+  settings: ConsensusSettings,
 ): Promise<Map<number, AssetConsensus>> {
   const rows = await prisma.latestPrice.findMany({
     where: { assetId: { in: [...assetIds] } },
     select: { assetId: true, source: true, priceUsd: true, observedAt: true },
     orderBy: [{ assetId: "asc" }, { source: "asc" }],
   });
-  return consensusByAsset(rows, freshnessMs);
+  return consensusByAsset(rows, settings);
 }
 
 export function consensusByAsset(
-  rows: readonly {
-    assetId: number;
-    source: "COINGECKO" | "COINPAPRIKA" | "CSV";
-    priceUsd: number;
-    observedAt: Date;
-  }[],
-  freshnessMs: number,
+  rows: readonly { assetId: number; source: SourceId; priceUsd: number; observedAt: Date }[],
+  settings: ConsensusSettings,
 ): Map<number, AssetConsensus> {
-  const grouped = new Map<number, typeof rows>();
-  for (const r of rows) grouped.set(r.assetId, [...(grouped.get(r.assetId) ?? []), r]);
+  const grouped = new Map<number, (typeof rows)[number][]>();
+  for (const r of rows) {
+    const list = grouped.get(r.assetId);
+    if (list) list.push(r);
+    else grouped.set(r.assetId, [r]);
+  }
+  const now = Date.now();
   const out = new Map<number, AssetConsensus>();
   for (const [assetId, prices] of grouped)
-    out.set(assetId, { assetId, ...computeConsensus(prices, freshnessMs) });
+    out.set(assetId, { assetId, ...computeConsensus(prices, { ...settings, now }) });
   return out;
 }

@@ -1,7 +1,7 @@
 import type { PrismaClient } from "../../db/database.ts";
 import type { Logger } from "../../logger/logger.ts";
 import type { EventBus } from "../../pipeline/events.ts";
-import { loadConsensus } from "./consensus-loader.ts";
+import { type ConsensusSettings, loadConsensus } from "./consensus-loader.ts";
 import {
   filterWhere,
   type MarketFilter,
@@ -19,7 +19,7 @@ export interface FeedOptions {
   prisma: PrismaClient;
   bus: EventBus;
   logger: Logger;
-  freshnessMs: number;
+  consensus: ConsensusSettings;
   retentionHours: number;
   bufferSize: number;
 }
@@ -54,7 +54,7 @@ export function createMarketFeed(options: FeedOptions) {
     const consensus = await loadConsensus(
       prisma,
       [...new Set(rows.map((r) => r.assetId))],
-      options.freshnessMs,
+      options.consensus,
     );
     return rows.map((o) => ({
       kind: "UPDATE",

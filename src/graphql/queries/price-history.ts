@@ -1,9 +1,23 @@
 import type { PrismaClient } from "../../db/database.ts";
 import { Prisma } from "../../generated/prisma/client.ts";
+import type { SourceId } from "../../sources/record.ts";
 import { badInput } from "../errors.ts";
 
 export const MAX_CANDLES = 5000;
-const STEP = { M5: "5 minutes", H1: "1 hour", D1: "1 day" } as const;
+export const INTERVAL_SECONDS = { M5: 300, H1: 3_600, D1: 86_400 } as const;
+export type Interval = keyof typeof INTERVAL_SECONDS;
+
+export interface Candle {
+  bucket: Date;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number | null;
+  volume24hUsd: number | null;
+  sources: SourceId[];
+  observations: number;
+}
 
 interface CandleRow {
   bucket: Date;
@@ -11,65 +25,90 @@ interface CandleRow {
   high: number;
   low: number;
   close: number;
-  volume: number | null;
+  bar_volume: number | null;
+  bars: number;
+  last_volume: number | null;
   sources: string[] | string;
   observations: number;
 }
 
 /**
- * OHLC candles from stored observations (all sources unless filtered). Open and close are the
- * first and last observations of the bucket (CSV OHLC columns when present); empty buckets are
- * absent. At most the newest 5,000 buckets are returned.
+ * OHLC candles from stored observations (all sources unless filtered); empty buckets are absent,
+ * never invented. The bucket rules (live candles use them too):
+ * - a point quote (an API snapshot, a CSV close) is a price at its moment;
+ * - an OHLC bar (a CSV's daily row) feeds only buckets at least as long as itself: a day's high
+ *   and low never become a 5-minute candle's. It opens at its start and closes at its end;
+ * - open is the earliest start's open, close the latest end's close, high and low the extremes;
+ * - volume is what traded in the bucket: the sum of its bars' volumes; for a D1 bucket of point
+ *   quotes only, the last quote's 24 h volume (the day's, as the snapshot sources report it);
+ *   otherwise unknown (null: a rolling 24 h figure says nothing about 5 minutes).
+ * At most the newest 5,000 buckets are returned.
  */
 export async function loadCandles(
   prisma: PrismaClient,
   assetId: number,
   args: {
-    interval: keyof typeof STEP;
+    interval: Interval;
     from?: Date | null;
     to?: Date | null;
-    sources?: ("COINGECKO" | "COINPAPRIKA" | "CSV")[] | null;
+    sources?: SourceId[] | null;
     limit?: number | null;
   },
-) {
+): Promise<Candle[]> {
   if (args.from && args.to && args.from >= args.to) throw badInput("from", "must be before to");
   if (args.limit != null && (args.limit < 1 || args.limit > MAX_CANDLES)) {
     throw badInput("limit", `must be between 1 and ${MAX_CANDLES}, got ${args.limit}`);
   }
+  const step = INTERVAL_SECONDS[args.interval];
   const sourceFilter = args.sources?.length
     ? Prisma.sql`AND source::text = ANY(${args.sources}::text[])`
     : Prisma.empty;
   const rows = await prisma.$queryRaw<CandleRow[]>`
     SELECT * FROM (
-      SELECT date_bin(${STEP[args.interval]}::interval, observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+      SELECT date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
         (array_agg(COALESCE(open, price_usd) ORDER BY observed_at, source))[1] AS open,
         max(GREATEST(COALESCE(high, price_usd), price_usd)) AS high,
         min(LEAST(COALESCE(low, price_usd), price_usd)) AS low,
-        (array_agg(COALESCE(close, price_usd) ORDER BY observed_at DESC, source))[1] AS close,
-        avg(volume_24h_usd) AS volume,
+        (array_agg(COALESCE(close, price_usd)
+          ORDER BY observed_at + make_interval(secs => COALESCE(bar_seconds, 0)) DESC, source))[1] AS close,
+        sum(volume_24h_usd) FILTER (WHERE bar_seconds IS NOT NULL) AS bar_volume,
+        count(*) FILTER (WHERE bar_seconds IS NOT NULL)::int AS bars,
+        (array_agg(volume_24h_usd ORDER BY observed_at DESC, source)
+          FILTER (WHERE bar_seconds IS NULL AND volume_24h_usd IS NOT NULL))[1] AS last_volume,
         array_agg(DISTINCT source::text) AS sources,
         count(*)::int AS observations
       FROM market_observation
       WHERE asset_id = ${assetId}
         AND observed_at >= ${args.from ?? new Date(0)}
         AND observed_at < ${args.to ?? new Date("9999-01-01T00:00:00Z")}
+        AND (bar_seconds IS NULL OR bar_seconds <= ${step})
         ${sourceFilter}
       GROUP BY 1
       ORDER BY 1 DESC
       LIMIT ${args.limit ?? MAX_CANDLES}
     ) c ORDER BY bucket`;
-  return rows.map((r) => ({
-    bucket: new Date(r.bucket),
-    open: Number(r.open),
-    high: Number(r.high),
-    low: Number(r.low),
-    close: Number(r.close),
-    volume: r.volume === null ? null : Number(r.volume),
-    sources: (Array.isArray(r.sources) ? r.sources : r.sources.replace(/[{}]/g, "").split(",")).sort() as (
-      | "COINGECKO"
-      | "COINPAPRIKA"
-      | "CSV"
-    )[],
-    observations: Number(r.observations),
-  }));
+  return rows.map((r) => {
+    const lastVolume = r.last_volume === null ? null : Number(r.last_volume);
+    return {
+      bucket: new Date(r.bucket),
+      open: Number(r.open),
+      high: Number(r.high),
+      low: Number(r.low),
+      close: Number(r.close),
+      volume:
+        Number(r.bars) > 0
+          ? r.bar_volume === null
+            ? null
+            : Number(r.bar_volume)
+          : args.interval === "D1"
+            ? lastVolume
+            : null,
+      volume24hUsd: lastVolume,
+      sources: (Array.isArray(r.sources)
+        ? r.sources
+        : r.sources.replace(/[{}]/g, "").split(",")
+      ).sort() as SourceId[],
+      observations: Number(r.observations),
+    };
+  });
 }

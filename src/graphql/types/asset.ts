@@ -3,16 +3,28 @@ import { builder } from "../builder.ts";
 import { badInput } from "../errors.ts";
 import { type AssetConsensus, consensusByAsset } from "../live/consensus-loader.ts";
 import { pageRequest, toPage } from "../pagination.ts";
-import { loadCandles } from "../queries/price-history.ts";
+import { type Candle, loadCandles } from "../queries/price-history.ts";
 import { SourceEnum } from "./enums.ts";
 
 export const AssetSourceType = builder.prismaObject("AssetSource", {
   description: "An asset's id at one source, and how identity resolution matched it.",
   fields: (t) => ({
     source: t.expose("source", { type: SourceEnum }),
-    sourceAssetId: t.exposeString("sourceAssetId"),
+    sourceAssetId: t.exposeString("sourceAssetId", {
+      description: "The id at the source; a CSV id is the file's own (see file)",
+    }),
+    file: t.string({
+      nullable: true,
+      description:
+        "The CSV file this id belongs to; null for CoinGecko and CoinPaprika, whose ids are global",
+      resolve: (s) => (s.file === "" ? null : s.file),
+    }),
     symbol: t.exposeString("symbol"),
     name: t.exposeString("name"),
+    rank: t.exposeInt("rank", {
+      nullable: true,
+      description: "The rank this source's latest successful listing gave the asset (null once it left it)",
+    }),
     matchedBy: t.exposeString("matchedBy", {
       description: "existing, alias, id-column, symbol+name, symbol+id, symbol+rank, symbol or new",
     }),
@@ -28,16 +40,31 @@ export const SourcePriceType = builder.objectRef<AssetConsensus["sources"][numbe
     observedAt: t.field({ type: "DateTime", resolve: (s) => s.observedAt }),
     deviationPct: t.float({ nullable: true, resolve: (s) => s.deviationPct }),
     included: t.exposeBoolean("included"),
-    excludedReason: t.string({ nullable: true, resolve: (s) => s.excludedReason }),
+    excludedReason: t.string({
+      nullable: true,
+      description:
+        "Why the source is left out: `stale: …` (too old), `outlier: …` (far from the others), `future: …` (dated ahead of the clock)",
+      resolve: (s) => s.excludedReason,
+    }),
   }),
 });
 
 export const LatestPriceType = builder.objectRef<AssetConsensus>("LatestPrice").implement({
   description:
-    "Consensus price: the median of the sources' latest prices that are fresh, measured from the asset's newest observation.",
+    "Consensus price: the median of the sources' latest prices that are fresh (measured from the asset's newest observation), with outliers left out, and how sure it is.",
   fields: (t) => ({
     priceUsd: t.float({ nullable: true, resolve: (c) => c.priceUsd }),
     observedAt: t.field({ type: "DateTime", nullable: true, resolve: (c) => c.observedAt }),
+    spreadPct: t.float({
+      nullable: true,
+      description: "(max − min) / consensus × 100 over the included sources; null without a consensus",
+      resolve: (c) => c.spreadPct,
+    }),
+    disputed: t.boolean({
+      description:
+        "The included sources disagree by more than CONSENSUS_DEVIATION_PCT: the price is uncertain",
+      resolve: (c) => c.disputed,
+    }),
     sources: t.field({ type: [SourcePriceType], resolve: (c) => c.sources }),
     asset: t.prismaField({
       type: "Asset",
@@ -55,38 +82,34 @@ export const IntervalEnum = builder.enumType("Interval", {
   } as const,
 });
 
-export const CandleType = builder
-  .objectRef<{
-    bucket: Date;
-    open: number;
-    high: number;
-    low: number;
-    close: number;
-    volume: number | null;
-    sources: ("COINGECKO" | "COINPAPRIKA" | "CSV")[];
-    observations: number;
-  }>("Candle")
-  .implement({
-    description: "One interval of price history. Buckets without observations are absent, never invented.",
-    fields: (t) => ({
-      bucket: t.field({
-        type: "DateTime",
-        description: "Start of the interval (UTC)",
-        resolve: (c) => c.bucket,
-      }),
-      open: t.exposeFloat("open"),
-      high: t.exposeFloat("high"),
-      low: t.exposeFloat("low"),
-      close: t.exposeFloat("close"),
-      volume: t.float({
-        nullable: true,
-        description: "Mean of the reported 24 h volumes in the interval",
-        resolve: (c) => c.volume,
-      }),
-      sources: t.field({ type: [SourceEnum], resolve: (c) => c.sources }),
-      observations: t.exposeInt("observations"),
+export const CandleType = builder.objectRef<Candle>("Candle").implement({
+  description:
+    "One interval of price history. Buckets without observations are absent, never invented; an OHLC bar only feeds intervals at least as long as itself.",
+  fields: (t) => ({
+    bucket: t.field({
+      type: "DateTime",
+      description: "Start of the interval (UTC)",
+      resolve: (c) => c.bucket,
     }),
-  });
+    open: t.exposeFloat("open"),
+    high: t.exposeFloat("high"),
+    low: t.exposeFloat("low"),
+    close: t.exposeFloat("close"),
+    volume: t.float({
+      nullable: true,
+      description:
+        "USD volume traded in the interval: the sum of its bars' volumes; for D1 of snapshot sources, the last snapshot's 24 h volume; null when the data cannot say",
+      resolve: (c) => c.volume,
+    }),
+    volume24hUsd: t.float({
+      nullable: true,
+      description: "The 24 h volume reported by the interval's last snapshot (a rolling figure)",
+      resolve: (c) => c.volume24hUsd,
+    }),
+    sources: t.field({ type: [SourceEnum], resolve: (c) => c.sources }),
+    observations: t.exposeInt("observations"),
+  }),
+});
 
 export const AssetType = builder.prismaObject("Asset", {
   description: "A canonical coin: one identity whatever the source.",
@@ -101,7 +124,7 @@ export const AssetType = builder.prismaObject("Asset", {
       nullable: true,
       select: { latestPrices: { select: { assetId: true, source: true, priceUsd: true, observedAt: true } } },
       resolve: (asset, _args, ctx) =>
-        consensusByAsset(asset.latestPrices, ctx.services.freshnessMs).get(asset.id) ?? null,
+        consensusByAsset(asset.latestPrices, ctx.services.consensus).get(asset.id) ?? null,
     }),
     priceHistory: t.field({
       type: [CandleType],
@@ -279,7 +302,7 @@ builder.queryFields((t) => ({
       });
       const consensus = consensusByAsset(
         assets.flatMap((a) => a.latestPrices),
-        ctx.services.freshnessMs,
+        ctx.services.consensus,
       );
       return assets.flatMap((a) => consensus.get(a.id) ?? []);
     },

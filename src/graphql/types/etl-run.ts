@@ -13,6 +13,9 @@ export const SourceRunType = builder.prismaObject("SourceRun", {
     unchanged: t.exposeInt("unchanged"),
     rejected: t.exposeInt("rejected"),
     quarantined: t.exposeInt("quarantined"),
+    rejectedTruncated: t.exposeInt("rejectedTruncated", {
+      description: "Rejected rows beyond ETL_REJECTED_ROWS_KEPT: counted in rejected, not stored in full",
+    }),
     startedAt: t.expose("startedAt", { type: "DateTime" }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
     durationMs: t.exposeInt("durationMs", { nullable: true }),
@@ -56,7 +59,8 @@ export const RejectedRecordType = builder.prismaObject("RejectedRecord", {
 });
 
 export const AnomalyType = builder.prismaObject("Anomaly", {
-  description: "PRICE_DEVIATION (from the consensus) or COUNT_DROP (vs the previous successful run).",
+  description:
+    "PRICE_DEVIATION (a source far from the consensus), DISPUTED_PRICE (the included sources disagree: once per asset and run) or COUNT_DROP (vs the previous successful run).",
   fields: (t) => ({
     id: t.exposeID("id"),
     kind: t.exposeString("kind"),
@@ -65,6 +69,29 @@ export const AnomalyType = builder.prismaObject("Anomaly", {
     asset: t.relation("asset", { nullable: true, type: AssetType }),
     detail: t.expose("detail", { type: "JSON" }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
+  }),
+});
+
+export const QuarantinedStreamType = builder.prismaObject("QuarantinedStream", {
+  description:
+    "A stream held by the drift quarantine policy (a required field vanished): its payload stays in the raw archive until releaseQuarantine ingests it.",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    source: t.expose("source", { type: SourceEnum }),
+    stream: t.exposeString("stream", { description: '"coins/markets?page=1", "tickers"' }),
+    records: t.exposeInt("records"),
+    missingFields: t.exposeStringList("missingFields"),
+    heldAt: t.expose("heldAt", { type: "DateTime" }),
+    releasedAt: t.expose("releasedAt", { type: "DateTime", nullable: true }),
+    releaseRun: t.prismaField({
+      type: "EtlRun",
+      nullable: true,
+      description: "The run that ingested the held records",
+      resolve: (q, h, _a, ctx) =>
+        h.releaseRunId === null
+          ? null
+          : ctx.prisma.etlRun.findUnique({ ...q, where: { id: h.releaseRunId } }),
+    }),
   }),
 });
 
@@ -91,6 +118,10 @@ export const EtlRunType = builder.prismaObject("EtlRun", {
     sources: t.relation("sources", { query: { orderBy: { id: "asc" } } }),
     driftEvents: t.relation("driftEvents", { query: { orderBy: { id: "asc" } } }),
     anomalies: t.relation("anomalies", { query: { orderBy: [{ severity: "desc" }, { id: "asc" }] } }),
+    quarantine: t.relation("quarantine", {
+      description: "Streams this run held (DRIFT_POLICY_*=quarantine); release them with releaseQuarantine",
+      query: { orderBy: { id: "asc" } },
+    }),
     rejectedRecords: t.relatedConnection("rejects", {
       cursor: "id",
       maxSize: 500,

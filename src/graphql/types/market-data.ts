@@ -2,7 +2,7 @@ import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { builder } from "../builder.ts";
 import { badInput } from "../errors.ts";
-import { cursorBigInt, cursorDate, flip, keysetWhere, pageRequest, toPage } from "../pagination.ts";
+import { cursorDate, flip, keysetWhere, pageRequest, toPage } from "../pagination.ts";
 import { SourceEnum } from "./enums.ts";
 
 export const MarketObservationType = builder.prismaObject("MarketObservation", {
@@ -15,7 +15,8 @@ export const MarketObservationType = builder.prismaObject("MarketObservation", {
     id: t.id({ resolve: (o) => o.id.toString() }),
     seq: t.expose("seq", {
       type: "BigInt",
-      description: "Global commit order; resume subscriptions with it",
+      description:
+        "Changefeed position: the global commit order of this row's latest write (a rewrite gets a new seq); resume subscriptions with it",
     }),
     source: t.expose("source", { type: SourceEnum }),
     observedAt: t.expose("observedAt", { type: "DateTime" }),
@@ -35,13 +36,19 @@ export const MarketObservationType = builder.prismaObject("MarketObservation", {
     high: t.exposeFloat("high", { nullable: true }),
     low: t.exposeFloat("low", { nullable: true }),
     close: t.exposeFloat("close", { nullable: true }),
+    barSeconds: t.exposeInt("barSeconds", {
+      nullable: true,
+      description: "How long an OHLC bar covers (a daily CSV row: 86400); null for a point quote",
+    }),
     asset: t.relation("asset"),
     run: t.relation("run"),
   }),
 });
 
+// No seq orders: seq is a changefeed position (a rewritten row gets a new one), so a walk in seq
+// order would skip or repeat rows while a run writes. Follow changes with marketUpdates(afterSeq).
 export const MarketDataOrderEnum = builder.enumType("MarketDataOrder", {
-  values: ["OBSERVED_AT_DESC", "OBSERVED_AT_ASC", "SEQ_ASC", "SEQ_DESC"] as const,
+  values: ["OBSERVED_AT_DESC", "OBSERVED_AT_ASC"] as const,
 });
 
 const MarketDataFilter = builder.inputType("MarketDataFilter", {
@@ -57,8 +64,6 @@ const MarketDataFilter = builder.inputType("MarketDataFilter", {
 const ORDERS = {
   OBSERVED_AT_DESC: { field: "observedAt", dir: "desc", parse: cursorDate },
   OBSERVED_AT_ASC: { field: "observedAt", dir: "asc", parse: cursorDate },
-  SEQ_ASC: { field: "seq", dir: "asc", parse: cursorBigInt },
-  SEQ_DESC: { field: "seq", dir: "desc", parse: cursorBigInt },
 } as const;
 
 type Filter = {

@@ -1,8 +1,8 @@
 import { requireApiKey } from "../auth.ts";
 import { builder } from "../builder.ts";
-import { badInput, forbidden } from "../errors.ts";
+import { badInput, forbidden, notFound } from "../errors.ts";
 import { SourceEnum } from "./enums.ts";
-import { EtlRunType } from "./etl-run.ts";
+import { EtlRunType, parseId } from "./etl-run.ts";
 
 const TriggerEtlInput = builder.inputType("TriggerEtlInput", {
   fields: (t) => ({
@@ -51,6 +51,38 @@ builder.mutationType({
         }
         const started = await runner.start({ trigger: "API", sources, idempotencyKey: key });
         ctx.logger.info({ runId: started.run.id, alreadyRunning: started.alreadyRunning }, "triggerEtl");
+        return { run: started.run, alreadyRunning: started.alreadyRunning };
+      },
+    }),
+    releaseQuarantine: t.field({
+      type: TriggerEtlPayload,
+      description:
+        "Ingests the streams a run held for a source (DRIFT_POLICY_*=quarantine) through the normal write path, applying the renames that run detected, and accepts their shape (later runs apply the renames too). Starts a run and returns at once with it; when a run is already going it is returned (alreadyRunning: true) and nothing is released yet: call again once it ends. Needs the API key.",
+      args: {
+        runId: t.arg.id({ required: true }),
+        source: t.arg({ type: SourceEnum, required: true }),
+      },
+      resolve: async (_r, args, ctx) => {
+        requireApiKey(ctx, "releaseQuarantine");
+        const runner = ctx.services.runner;
+        if (!runner) throw forbidden("this process does not run ETL");
+        const runId = parseId(args.runId, "runId");
+        if (!ctx.services.enabledSources.includes(args.source))
+          throw badInput("source", `not enabled here (ETL_SOURCES): ${args.source}`);
+        const held = await ctx.prisma.quarantinedStream.count({
+          where: { runId, source: args.source, releasedAt: null },
+        });
+        if (held === 0) throw notFound(`run ${runId} holds nothing of ${args.source} (or it was released)`);
+        const started = await runner.start({ trigger: "API", release: { runId, source: args.source } });
+        ctx.logger.info(
+          {
+            runId: started.run.id,
+            releasing: runId,
+            source: args.source,
+            alreadyRunning: started.alreadyRunning,
+          },
+          "releaseQuarantine",
+        );
         return { run: started.run, alreadyRunning: started.alreadyRunning };
       },
     }),
