@@ -16,8 +16,10 @@ export interface BatchInput {
   runId: number;
   sourceRunId: number;
   source: SourceId;
-  /** Contiguous items of one stream, in input order. */
+  /** Contiguous items of one stream, in input order (less the surplus rejections). */
   items: readonly ParsedItem[];
+  /** Rejected input items of this batch that were counted but not kept (beyond ETL_REJECTED_ROWS_KEPT). */
+  surplusRejected?: number;
   /** Per-asset watermark (ms) of this source; API sources only. */
   watermarks: Map<number, number> | null;
   /** The CSV checkpoint this batch advances to, committed with it. */
@@ -197,19 +199,20 @@ export async function commitBatch(
       create: { source: input.source, stream, checksum, rowOffset, runId: input.runId },
     });
   }
+  const surplus = input.surplusRejected ?? 0;
   await tx.sourceRun.update({
     where: { id: input.sourceRunId },
     data: {
-      fetched: { increment: input.items.length },
+      fetched: { increment: input.items.length + surplus },
       written: { increment: writtenCount },
       unchanged: { increment: unchanged },
-      rejected: { increment: rejections.length },
-      rejectedTruncated: { increment: rejections.length - kept.length },
+      rejected: { increment: rejections.length + surplus },
+      rejectedTruncated: { increment: rejections.length - kept.length + surplus },
     },
   });
   return {
     written,
-    counts: { written: writtenCount, unchanged, rejected: rejections.length },
+    counts: { written: writtenCount, unchanged, rejected: rejections.length + surplus },
     rejectedKept: kept.length,
     accepted: unique,
     seen: [...seen],

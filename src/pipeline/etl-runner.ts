@@ -281,7 +281,7 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
         const plan = release ? await releasePlan(release.runId, id) : undefined;
         const outcome = await runSource(
           {
-            prisma,
+            db,
             logger: deps.logger,
             bus,
             metrics,

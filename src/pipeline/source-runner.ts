@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../db/database.ts";
+import type { Database, PrismaClient } from "../db/database.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -28,7 +28,7 @@ import type { FailureInjector } from "./failure-injection.ts";
 import { archivePayload } from "./raw-archive.ts";
 
 export interface SourceRunDeps {
-  prisma: PrismaClient;
+  db: Database;
   logger: Logger;
   bus: EventBus;
   metrics: Metrics;
@@ -90,6 +90,9 @@ function isSourceFault(error: unknown): boolean {
   return typeof code === "string" && ["ENOENT", "EACCES", "EISDIR", "ENOTDIR", "EMFILE"].includes(code);
 }
 
+/** The shortest interval between two progress events of one source run. */
+const PROGRESS_EVERY_MS = 250;
+
 const positionOf = (item: ParsedItem) => (item.ok ? item.record.position : item.rejection.position);
 
 /**
@@ -104,7 +107,8 @@ export async function runSource(
   source: MarketSource,
   release?: ReleasePlan,
 ): Promise<SourceRunResult> {
-  const { prisma, bus, metrics } = deps;
+  const { bus, metrics } = deps;
+  const prisma = deps.db.prisma;
   const log = deps.logger.child({ module: "pipeline", runId, source: source.id });
   const started = performance.now();
   const result: SourceRunResult = {
@@ -160,11 +164,15 @@ export async function runSource(
   let failure: unknown = null;
   const seenAssetIds = new Set<number>();
 
-  const writeBatch = async (stream: SourceStream, items: ParsedItem[]) => {
+  /**
+   * Writes one batch: `items` in full, plus `surplus` rejected items that were only counted (once
+   * ETL_REJECTED_ROWS_KEPT are stored, rejected rows are not kept in memory either). `end` is the
+   * position after the batch's last input item, where the checkpoint moves to.
+   */
+  const writeBatch = async (stream: SourceStream, items: ParsedItem[], surplus: number, end: number) => {
     const records = items.filter((i) => i.ok).length;
     deps.signal.throwIfAborted();
     deps.injector.beforeWrite(records);
-    const last = items.at(-1);
     const outcome = await prisma.$transaction(
       (tx) =>
         commitBatch(
@@ -174,14 +182,11 @@ export async function runSource(
             sourceRunId: sourceRun.id,
             source: source.id,
             items,
+            surplusRejected: surplus,
             watermarks: checkpointKind === "watermark" ? watermarks : null,
             checkpoint:
-              checkpointKind === "file" && last
-                ? {
-                    stream: stream.name,
-                    checksum: stream.payload.contentHash,
-                    rowOffset: positionOf(last) + 1,
-                  }
+              checkpointKind === "file"
+                ? { stream: stream.name, checksum: stream.payload.contentHash, rowOffset: end }
                 : null,
             rejectionRoom: deps.rejectedRowsKept - rejectedKept,
           },
@@ -192,7 +197,7 @@ export async function runSource(
     );
     batches++;
     rejectedKept += outcome.rejectedKept;
-    result.fetched += items.length;
+    result.fetched += items.length + surplus;
     result.written += outcome.counts.written;
     result.unchanged += outcome.counts.unchanged;
     result.rejected += outcome.counts.rejected;
@@ -216,6 +221,18 @@ export async function runSource(
         written: outcome.written.length,
       });
     }
+    publishProgress(false);
+  };
+
+  // Progress after the first batch, then at most every PROGRESS_EVERY_MS, and once more at the
+  // end: a file of a million rows is 2,000 batches, and every event crosses the cluster (NOTIFY)
+  // and starts a new response-cache generation.
+  let lastProgress = 0;
+  const publishProgress = (final: boolean) => {
+    const now = performance.now();
+    if (!final && lastProgress !== 0 && now - lastProgress < PROGRESS_EVERY_MS) return;
+    if (final && lastProgress === 0) return;
+    lastProgress = now;
     bus.publish("runStatusChanged", {
       runId,
       status: "RUNNING",
@@ -257,10 +274,14 @@ export async function runSource(
   try {
     for await (const stream of streams) {
       currentStream = stream.name;
-      const payloadId = await archivePayload(prisma, runId, source.id, stream.payload);
+      const payloadId = await archivePayload(deps.db, runId, source.id, stream.payload);
       const cp = checkpoints.find((c) => c.stream === stream.name);
       const skipBelow = cp && cp.checksum === stream.payload.contentHash ? cp.rowOffset : 0;
       let batch: ParsedItem[] = [];
+      let size = 0;
+      let surplus = 0;
+      let heldRejections = 0;
+      let end = 0;
       let first = true;
       for await (const chunk of stream.chunks()) {
         if (first) {
@@ -284,16 +305,27 @@ export async function runSource(
             continue;
           }
           // A batch closes after batchSize input items, accepted or not: memory, transaction
-          // size and checkpoint progress are bounded by the batch, never by the input.
-          batch.push(item);
-          if (batch.length >= deps.batchSize) {
-            await writeBatch(stream, batch);
+          // size and checkpoint progress are bounded by the batch, never by the input. Rejected
+          // rows beyond what is stored in full are counted, not held.
+          if (!item.ok && rejectedKept + heldRejections >= deps.rejectedRowsKept) surplus++;
+          else {
+            batch.push(item);
+            if (!item.ok) heldRejections++;
+          }
+          size++;
+          end = positionOf(item) + 1;
+          if (size >= deps.batchSize) {
+            await writeBatch(stream, batch, surplus, end);
             batch = [];
+            size = 0;
+            surplus = 0;
+            heldRejections = 0;
           }
         }
       }
-      if (batch.length > 0) await writeBatch(stream, batch);
+      if (size > 0) await writeBatch(stream, batch, surplus, end);
     }
+    publishProgress(true);
     if (!release) {
       const changes = reported ? diffFingerprints(reported, union) : [];
       await recordDrift(deps, runId, source.id, changes, union, reported === null, held === 0);
@@ -415,7 +447,7 @@ async function recordDrift(
   if (Object.keys(current).length === 0) return;
   if (!firstBaseline && changes.length === 0 && !accept) return;
   const print = current as unknown as Prisma.InputJsonObject;
-  const ids = await deps.prisma.$transaction(async (tx) => {
+  const ids = await deps.db.prisma.$transaction(async (tx) => {
     const created = [];
     for (const c of changes) {
       created.push(

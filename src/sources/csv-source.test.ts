@@ -153,6 +153,35 @@ describe("CSV values and layouts", () => {
     expect(chunks.reduce((a, b) => a + b, 0)).toBe(1092);
   });
 
+  it("scopes ids to the file and never takes a row number for a coin's id", async () => {
+    const path = tempCsv(
+      "id,symbol,price,date\n1,BTC,26800,2023-05-13\nbitcoin,BTC,26800,2023-05-14\n7.0,,1,2023-05-15\n",
+    );
+    const { records, rejections } = await read(path);
+    expect(records.map((r) => [r.file, r.sourceAssetId, r.idColumn])).toEqual([
+      [path, "BTC", null],
+      [path, "bitcoin", "bitcoin"],
+    ]);
+    expect(rejections.map((r) => r.reason)).toEqual([
+      'id: "7.0" is a row number, not a coin, and the row has no symbol: add a symbol column',
+    ]);
+  });
+
+  it("knows a file of OHLC rows for bars of their length, and a file of closes for points", async () => {
+    const daily = await read("test/fixtures/csv/daily-ohlc-bars.csv");
+    expect(daily.records.map((r) => r.barSeconds)).toEqual([86_400, 86_400]);
+    const hourly = await read(
+      tempCsv(
+        "date,symbol,open,high,low,close\n2024-01-01 00:00,BTC,1,2,0.5,1.5\n2024-01-01 01:00,BTC,1.5,2,1,1.8\n",
+      ),
+    );
+    expect(hourly.records.map((r) => r.barSeconds)).toEqual([3_600, 3_600]);
+    const closes = await read(
+      "test/fixtures/peers/Nojhi3__kasparro-backend-akshat-rai__historical_prices.csv",
+    );
+    expect(new Set(closes.records.map((r) => r.barSeconds))).toEqual(new Set([null]));
+  });
+
   it("handles an empty file and a header-only file", async () => {
     expect((await read(tempCsv(""))).items).toEqual([]);
     expect((await read(tempCsv("symbol,price\n"))).items).toEqual([]);

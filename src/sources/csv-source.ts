@@ -50,13 +50,13 @@ export function parsePathSpec(spec: string): { path: string; symbol: string | nu
 
 async function readPayload(path: string, archiveMaxBytes: number): Promise<FetchedPayload> {
   const info = await stat(path);
+  const archived = info.size <= archiveMaxBytes;
   const hash = createHash("sha256");
   const parts: Buffer[] = [];
   for await (const chunk of createReadStream(path)) {
     hash.update(chunk as Buffer);
-    if (info.size <= archiveMaxBytes) parts.push(chunk as Buffer);
+    if (archived) parts.push(chunk as Buffer);
   }
-  const archived = info.size <= archiveMaxBytes;
   return {
     request: { method: "READ", url: `file:${path}`, headers: archived ? {} : { "x-archive": "hash-only" } },
     status: 200,
@@ -229,7 +229,7 @@ function toItem(row: string[], position: number, line: number, ctx: FileContext)
  */
 export function createCsvSource(options: CsvSourceOptions): MarketSource {
   const chunkSize = options.chunkSize ?? 1000;
-  const archiveMaxBytes = options.archiveMaxBytes ?? 32 * 1024 * 1024;
+  const archiveMaxBytes = options.archiveMaxBytes ?? 8 * 1024 * 1024;
   return {
     id: "CSV",
     async *streams() {

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createTestApp, TEST_API_KEY } from "../support/app.ts";
+import { databaseKinds, type TestDatabase } from "../support/databases.ts";
+import {
+  COINGECKO_TOP250,
+  loadFixture,
+  type ReplayServer,
+  startReplayServer,
+} from "../support/replay-server.ts";
+
+// Issue #13 case 7: quarantine must hold what it quarantines, and release it on request.
+type Item = Record<string, any>;
+const cg = () => loadFixture<Item[]>(COINGECKO_TOP250);
+const AUTH = { authorization: `Bearer ${TEST_API_KEY}` };
+
+/** CoinGecko renamed current_price to price_current; prices moved and the time advanced. */
+function drifted(hours: number) {
+  return cg().map(({ current_price, last_updated, ...rest }) => ({
+    ...rest,
+    price_current: current_price * 1.1,
+    last_updated: new Date(Date.parse(last_updated) + hours * 3_600_000).toISOString(),
+  }));
+}
+
+let replay: ReplayServer;
+beforeAll(async () => {
+  replay = await startReplayServer();
+});
+afterAll(() => replay.close());
+
+describe.each(databaseKinds.filter((k) => k.available))("quarantine on $kind", ({ create }) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await create();
+  });
+  afterAll(() => t.dispose());
+  beforeEach(async () => {
+    await t.reset();
+    replay.setCoinGeckoPages([cg()]);
+  });
+
+  it("holds a stream that lost a required field run after run, and releases it with the detected rename", async () => {
+    const app = createTestApp(t.db, replay, {
+      env: { ETL_SOURCES: "coingecko", DRIFT_POLICY_COINGECKO: "quarantine" },
+    });
+    await app.runner.run({ trigger: "CLI" });
+    const btcPrice = () =>
+      t.db.prisma.latestPrice.findFirstOrThrow({
+        where: { source: "COINGECKO", asset: { sources: { some: { sourceAssetId: "bitcoin" } } } },
+      });
+    expect((await btcPrice()).priceUsd).toBe(26816);
+
+    replay.setCoinGeckoPages([drifted(1)]);
+    const held = await app.runner.run({ trigger: "CLI" });
+    expect(held.sources[0]).toMatchObject({ fetched: 250, quarantined: 250, written: 0, rejected: 0 });
+    const listed = await app.gql<any>(
+      `query($id: ID!) { etlRun(id: $id) { quarantine { source stream records missingFields releasedAt } } }`,
+      { id: String(held.runId) },
+    );
+    expect(listed.body.data.etlRun.quarantine).toEqual([
+      {
+        source: "COINGECKO",
+        stream: "coins/markets?page=1",
+        records: 250,
+        missingFields: ["current_price"],
+        releasedAt: null,
+      },
+    ]);
+
+    // The next run meets the same payload: still held, not rejected (the baseline did not move on).
+    const stillHeld = await app.runner.run({ trigger: "CLI" });
+    expect(stillHeld.sources[0]).toMatchObject({ quarantined: 250, written: 0, rejected: 0 });
+    expect((await btcPrice()).priceUsd).toBe(26816);
+
+    const release = `mutation($run: ID!) { releaseQuarantine(runId: $run, source: COINGECKO) { alreadyRunning run { id status } } }`;
+    const anonymous = await app.gql<any>(release, { run: String(held.runId) });
+    expect(anonymous.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    const released = await app.gql<any>(release, { run: String(held.runId) }, AUTH);
+    expect(released.body.errors).toBeUndefined();
+    const releaseRunId = Number(released.body.data.releaseQuarantine.run.id);
+    // The mutation returns at once with the RUNNING run: wait for its end.
+    let summary = await t.db.prisma.etlRun.findUniqueOrThrow({
+      where: { id: releaseRunId },
+      include: { sources: true },
+    });
+    for (let i = 0; summary.status === "RUNNING" && i < 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      summary = await t.db.prisma.etlRun.findUniqueOrThrow({
+        where: { id: releaseRunId },
+        include: { sources: true },
+      });
+    }
+    expect(summary.status).toBe("SUCCEEDED");
+    expect(summary.sources[0]).toMatchObject({ fetched: 250, written: 250, rejected: 0, quarantined: 0 });
+    expect((await btcPrice()).priceUsd).toBeCloseTo(26816 * 1.1, 6);
+    const stream = await t.db.prisma.quarantinedStream.findFirstOrThrow({ where: { runId: held.runId } });
+    expect(stream).toMatchObject({ releaseRunId, releasedAt: expect.any(Date) });
+
+    // Released once: asking again finds nothing to release.
+    const twice = await app.gql<any>(release, { run: String(held.runId) }, AUTH);
+    expect(twice.body.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+
+    // The rename is accepted: later payloads of the new shape are read, not held, not rejected.
+    replay.setCoinGeckoPages([drifted(2)]);
+    const after = await app.runner.run({ trigger: "CLI" });
+    expect(after.sources[0]).toMatchObject({ fetched: 250, written: 250, rejected: 0, quarantined: 0 });
+    app.stop();
+  });
+});
