@@ -8,6 +8,8 @@ import type { MarketSource, SourceId } from "./record.ts";
 
 export interface SourceHooks {
   onRetry?: (event: RetryEvent) => void;
+  /** The service's scrubber: nothing a source hands the pipeline carries a configured secret. */
+  scrub?: (text: string) => string;
 }
 
 /**
@@ -30,6 +32,7 @@ export function createSources(
       headers: cg.apiKey ? { [header]: cg.apiKey } : {},
       secretHeaders: [header],
       onRetry: hooks.onRetry,
+      scrub: hooks.scrub,
     });
     sources.set("COINGECKO", createCoinGeckoSource({ baseUrl: cg.baseUrl, maxPages: cg.maxPages, get }));
   }
@@ -42,6 +45,7 @@ export function createSources(
       headers: cp.apiKey ? { authorization: cp.apiKey } : {},
       secretHeaders: ["authorization"],
       onRetry: hooks.onRetry,
+      scrub: hooks.scrub,
     });
     sources.set(
       "COINPAPRIKA",
