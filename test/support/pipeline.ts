@@ -4,6 +4,7 @@ import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createEtlRunner } from "../../src/pipeline/etl-runner.ts";
 import { createEventBus, type EventBus } from "../../src/pipeline/events.ts";
 import { createFailureInjector } from "../../src/pipeline/failure-injection.ts";
+import { createScrubber } from "../../src/security/scrubber.ts";
 import { createSources } from "../../src/sources/create-sources.ts";
 import { quietLogger } from "./databases.ts";
 import type { ReplayServer } from "./replay-server.ts";
@@ -30,9 +31,10 @@ export function createTestRunner(
   });
   const bus = options.bus ?? createEventBus();
   const metrics = createMetrics();
+  const scrub = createScrubber(config.secrets);
   const runner = createEtlRunner({
     db,
-    sources: createSources(config.sources),
+    sources: createSources(config.sources, { scrub }),
     logger: quietLogger,
     bus,
     metrics,
@@ -48,8 +50,11 @@ export function createTestRunner(
       deviationPct: config.etl.consensusDeviationPct,
       countDropPct: config.etl.runCountDropPct,
     },
+    rawRetentionDays: config.etl.rawPayloadRetentionDays,
+    runTimeoutMs: config.etl.runTimeoutMs,
+    scrub,
   });
-  return { runner, bus, metrics, config };
+  return { runner, bus, metrics, config, scrub };
 }
 
 /**
