@@ -173,6 +173,7 @@ async function main(command: Command, argv: string[]) {
       freshnessMs,
       enabledSources: SOURCE_ORDER.filter((s) => config.sources.enabled.includes(s.toLowerCase() as never)),
       authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
+      subscriptionBufferSize: config.live.bufferSize,
     },
     port: config.server.port,
     host: config.server.host,
@@ -181,6 +182,10 @@ async function main(command: Command, argv: string[]) {
     corsOrigins: config.server.corsOrigins,
     shutdownTimeoutMs: config.server.shutdownTimeoutMs,
     responseCacheTtlSeconds: config.server.responseCacheTtlSeconds,
+    scrub,
+    trustProxy: config.server.trustProxy,
+    maxSubscriptionsPerConnection: config.server.maxSubscriptionsPerConnection,
+    metricsOperationNamesMax: config.server.metricsOperationNamesMax,
   });
   const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
   let stopping = false;

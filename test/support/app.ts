@@ -31,7 +31,7 @@ export function createTestApp(
   } = {},
 ) {
   const bus = createEventBus();
-  const { runner, metrics, config } = createTestRunner(db, replay, options.env ?? {}, { bus });
+  const { runner, metrics, config, scrub } = createTestRunner(db, replay, options.env ?? {}, { bus });
   const feed = createMarketFeed({
     prisma: db.prisma,
     bus,
@@ -50,6 +50,7 @@ export function createTestApp(
       config.sources.enabled.includes(s.toLowerCase() as never),
     ) as GraphQLServices["enabledSources"],
     authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
+    subscriptionBufferSize: options.bufferSize ?? 1000,
   };
   const common = {
     schema: buildSchema(),
@@ -60,6 +61,10 @@ export function createTestApp(
     explorer: options.explorer ?? true,
     production: options.production ?? false,
     responseCacheTtlSeconds: options.responseCacheTtlSeconds ?? 0,
+    scrub,
+    trustProxy: config.server.trustProxy,
+    maxSubscriptionsPerConnection: config.server.maxSubscriptionsPerConnection,
+    metricsOperationNamesMax: config.server.metricsOperationNamesMax,
   };
   feed.start();
   const yoga = createYogaApp(common);
@@ -88,6 +93,7 @@ export function createTestApp(
 
   return {
     bus,
+    config,
     runner,
     feed,
     services,
