@@ -3,6 +3,7 @@ import { createAuthFailureLimiter } from "../../src/graphql/auth.ts";
 import type { GraphQLServices } from "../../src/graphql/context.ts";
 import { createMarketFeed } from "../../src/graphql/live/market-feed.ts";
 import { buildSchema } from "../../src/graphql/schema.ts";
+import type { Logger } from "../../src/logger/logger.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createEventBus } from "../../src/pipeline/events.ts";
 import { createServer, createYogaApp } from "../../src/server/server.ts";
@@ -28,14 +29,19 @@ export function createTestApp(
     bufferSize?: number;
     /** Off unless asked for: most tests write outside the pipeline (resets), which no event announces. */
     responseCacheTtlSeconds?: number;
+    /** Defaults to a silent one; tests that read the logs pass their own. */
+    logger?: Logger;
   } = {},
 ) {
   const bus = createEventBus();
-  const { runner, metrics, config, scrub } = createTestRunner(db, replay, options.env ?? {}, { bus });
+  const { runner, metrics, config, scrub } = createTestRunner(db, replay, options.env ?? {}, {
+    bus,
+    logger: options.logger,
+  });
   const feed = createMarketFeed({
     prisma: db.prisma,
     bus,
-    logger: quietLogger,
+    logger: options.logger ?? quietLogger,
     freshnessMs: 900_000,
     retentionHours: options.retentionHours ?? 24,
     bufferSize: options.bufferSize ?? 1000,
@@ -55,7 +61,7 @@ export function createTestApp(
   const common = {
     schema: buildSchema(),
     db,
-    logger: quietLogger,
+    logger: options.logger ?? quietLogger,
     services,
     metrics: metrics ?? createMetrics(),
     explorer: options.explorer ?? true,

@@ -1,5 +1,6 @@
 import { parseConfig } from "../../src/config/config.ts";
 import type { Database } from "../../src/db/database.ts";
+import type { Logger } from "../../src/logger/logger.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createEtlRunner } from "../../src/pipeline/etl-runner.ts";
 import { createEventBus, type EventBus } from "../../src/pipeline/events.ts";
@@ -16,7 +17,7 @@ export function createTestRunner(
   db: Database,
   replay: ReplayServer,
   env: Record<string, string> = {},
-  options: { failAfterRecords?: number; bus?: EventBus } = {},
+  options: { failAfterRecords?: number; bus?: EventBus; logger?: Logger } = {},
 ) {
   const config = parseConfig({
     COINGECKO_BASE_URL: replay.coingeckoBase,
@@ -35,7 +36,7 @@ export function createTestRunner(
   const runner = createEtlRunner({
     db,
     sources: createSources(config.sources, { scrub }),
-    logger: quietLogger,
+    logger: options.logger ?? quietLogger,
     bus,
     metrics,
     injector: createFailureInjector({ failAfterRecords: options.failAfterRecords }),

@@ -16,7 +16,9 @@ export type Fault =
   /** Headers and half the body, then silence (the connection stays open). */
   | { kind: "stall" }
   /** A body of `bytes` bytes, streamed in 64 KB writes; `declared` sends its content-length too. */
-  | { kind: "huge"; bytes: number; declared?: boolean };
+  | { kind: "huge"; bytes: number; declared?: boolean }
+  /** An error page that quotes what it was sent: `status` with the value of request header `header`. */
+  | { kind: "echo"; status: number; header: string };
 
 export interface RecordedRequest {
   path: string;
@@ -111,6 +113,10 @@ export async function startReplayServer(): Promise<ReplayServer> {
       case "truncated":
         res.writeHead(200, { "content-type": "application/json" });
         res.end(body.slice(0, Math.floor(body.length / 2)));
+        return;
+      case "echo":
+        res.writeHead(fault.status, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: `invalid API key: ${String(req.headers[fault.header] ?? "")}` }));
         return;
       case "stall":
         hanging.add(res);
