@@ -7,9 +7,10 @@ import { badInput } from "../errors.ts";
 import { abortable } from "../live/abortable.ts";
 import { busEvents } from "../live/bus-iterator.ts";
 import type { MarketUpdate } from "../live/market-update.ts";
+import { parseId } from "../parse-id.ts";
 import { LatestPriceType } from "./asset.ts";
 import { RunStatusEnum, SourceEnum } from "./enums.ts";
-import { DriftEventType, EtlRunType, parseId } from "./etl-run.ts";
+import { DriftEventType, EtlRunType } from "./etl-run.ts";
 import { MarketObservationType } from "./market-data.ts";
 
 const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
