@@ -27,6 +27,7 @@ for (const kind of databaseKinds) {
         env: { HTTP_TIMEOUT_MS: "500", HTTP_MAX_ATTEMPTS: "1", ETL_SOURCES: "coingecko,csv" },
       });
       const run = await app.runner.run({ trigger: "CLI" });
+      process.stderr.write(`${kind.kind}: stalled source failed, run PARTIAL in ${run.durationMs} ms\n`);
       expect(run.status).toBe("PARTIAL");
       expect(run.sources.find((s) => s.source === "COINGECKO")?.error).toMatch(
         /timed out after 500 ms while reading the body/,
@@ -49,6 +50,10 @@ for (const kind of databaseKinds) {
         const during = await (await fetch(`${url}/health`)).json();
         expect(during.lastRun).toMatchObject({ id: started.run.id, status: "RUNNING" });
         const summary = await started.done;
+        // A figure for RELIABILITY.md.
+        process.stderr.write(
+          `${kind.kind}: run timed out and FAILED ${summary.durationMs} ms after it started\n`,
+        );
         expect(summary.status).toBe("FAILED");
         expect(summary.error).toMatch(
           /^timed out: the run was still going after 1 s \(ETL_RUN_TIMEOUT_SECONDS\)/,
