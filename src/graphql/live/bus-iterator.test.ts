@@ -15,10 +15,15 @@ describe("busEvents", () => {
     const controller = new AbortController();
     let release!: () => void;
     let full = true;
-    const backpressure = () =>
-      full
-        ? new Promise<void>((resolve) => (release = () => ((full = false), resolve())))
-        : Promise.resolve();
+    const backpressure = () => {
+      if (!full) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        release = () => {
+          full = false;
+          resolve();
+        };
+      });
+    };
     const events = busEvents(bus, "runStatusChanged", controller.signal, {
       capacity: 100,
       keyOf: (e) => (e.progress ? `${e.runId}:${e.progress.source}` : null),
