@@ -29,10 +29,11 @@ import {
 import { benchFanout } from "./fanout.ts";
 import { startProcess, stop } from "./processes.ts";
 import { log, median, row, rows } from "./results.ts";
+import { benchSlowSubscriber } from "./slow-subscriber.ts";
 
 const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
-// --only ingest,e2e,query,fanout (development): the named scenario groups only.
+// --only ingest,e2e,query,fanout,slow (development): the named scenario groups only.
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = (group: string) => !onlyArg || onlyArg.split(",").includes(group);
 const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -543,6 +544,7 @@ async function benchPgliteQueries() {
 
 async function main() {
   const started = performance.now();
+  if (only("slow")) benchSlowSubscriber(quick);
   if (only("ingest")) await benchIngest();
   const { url, drop } = await freshPostgres();
   const db = await createDatabase({ url, dataDir: "unused", logger });

@@ -15,6 +15,7 @@ import { createEventBus } from "./pipeline/events.ts";
 import { createFailureInjector } from "./pipeline/failure-injection.ts";
 import { createPgEventTransport } from "./pipeline/pg-event-transport.ts";
 import { createScheduler } from "./pipeline/scheduler.ts";
+import { createScrubber } from "./security/scrubber.ts";
 import { createServer } from "./server/server.ts";
 import { createSources } from "./sources/create-sources.ts";
 
@@ -63,10 +64,13 @@ async function main(command: Command, argv: string[]) {
       fail((error as Error).message);
     }
   }
+  // One scrubber for everything stored or served: logs, stored errors, the raw archive, GraphQL
+  // responses, /metrics, /health.
+  const scrub = createScrubber(config.secrets);
   // With --json, stdout carries only the result line; logs go to stderr.
   const logger = createLogger({
     level: config.logLevel,
-    secrets: config.secrets,
+    scrubber: scrub,
     destination: etlArgs.json ? pino.destination({ dest: 2, sync: true }) : undefined,
   });
   process.on("unhandledRejection", (reason) => logger.error({ err: String(reason) }, "unhandled rejection"));
@@ -96,7 +100,10 @@ async function main(command: Command, argv: string[]) {
   });
   const runner = createEtlRunner({
     db,
-    sources: createSources(config.sources, { onRetry: (e) => countRetry(metrics, e.source, e.status) }),
+    sources: createSources(config.sources, {
+      onRetry: (e) => countRetry(metrics, e.source, e.status),
+      scrub,
+    }),
     logger,
     bus,
     metrics,
@@ -113,6 +120,8 @@ async function main(command: Command, argv: string[]) {
       CSV: config.sources.csv.driftPolicy,
     },
     rawRetentionDays: config.etl.rawPayloadRetentionDays,
+    runTimeoutMs: config.etl.runTimeoutMs,
+    scrub,
     checks: { ...consensus, countDropPct: config.etl.runCountDropPct },
   });
 
@@ -162,6 +171,7 @@ async function main(command: Command, argv: string[]) {
       consensus,
       enabledSources: SOURCE_ORDER.filter((s) => config.sources.enabled.includes(s.toLowerCase() as never)),
       authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
+      subscriptionBufferSize: config.live.bufferSize,
     },
     port: config.server.port,
     host: config.server.host,
@@ -170,6 +180,10 @@ async function main(command: Command, argv: string[]) {
     corsOrigins: config.server.corsOrigins,
     shutdownTimeoutMs: config.server.shutdownTimeoutMs,
     responseCacheTtlSeconds: config.server.responseCacheTtlSeconds,
+    scrub,
+    trustProxy: config.server.trustProxy,
+    maxSubscriptionsPerConnection: config.server.maxSubscriptionsPerConnection,
+    metricsOperationNamesMax: config.server.metricsOperationNamesMax,
   });
   const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
   let stopping = false;
@@ -205,7 +219,12 @@ function countRetry(metrics: Metrics, source: string, status: number | null) {
 async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   const log = logger.child({ module: "startup" });
   log.info({ database: config.db.url ? "postgres" : `pglite:${config.db.dataDir}` }, "opening database");
-  const db = await createDatabase({ url: config.db.url, dataDir: config.db.dataDir, logger });
+  const db = await createDatabase({
+    url: config.db.url,
+    dataDir: config.db.dataDir,
+    logger,
+    heartbeatMs: config.db.heartbeatMs,
+  });
   try {
     await retryWithBackoff(() => migrate(db, logger), {
       attempts: config.db.url ? 8 : 1,

@@ -107,4 +107,14 @@ describe("parseConfig", () => {
       expect(ENV_NAMES).toContain(name);
     }
   });
+
+  it("reads TRUST_PROXY as off, a hop count or an address list, and refuses a bad address", () => {
+    expect(parseConfig({}).server.trustProxy).toBeNull();
+    expect(parseConfig({ TRUST_PROXY: "false" }).server.trustProxy).toBeNull();
+    expect(parseConfig({ TRUST_PROXY: "2" }).server.trustProxy).toEqual({ hops: 2 });
+    expect(parseConfig({ TRUST_PROXY: "10.0.0.0/8, loopback" }).server.trustProxy).toEqual({
+      addresses: ["10.0.0.0/8", "loopback"],
+    });
+    expect(() => parseConfig({ TRUST_PROXY: "10.0.0.0/8,not-an-ip" })).toThrow(/TRUST_PROXY/);
+  });
 });

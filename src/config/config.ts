@@ -1,3 +1,4 @@
+import proxyaddr from "proxy-addr";
 import { z } from "zod";
 
 /**
@@ -57,6 +58,9 @@ export const envSchema = z.object({
   CORS_ORIGINS: optionalString,
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   RESPONSE_CACHE_TTL_SECONDS: int(5, 0),
+  TRUST_PROXY: optionalString,
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: int(50, 1),
+  METRICS_OPERATION_NAMES_MAX: int(100, 0),
 
   COINGECKO_API_KEY: optionalString,
   COINGECKO_API_PLAN: z.preprocess(
@@ -77,11 +81,14 @@ export const envSchema = z.object({
   HTTP_BACKOFF_BASE_MS: int(500, 0),
   HTTP_BACKOFF_MAX_MS: int(30_000, 0),
   HTTP_RETRY_AFTER_MAX_MS: int(120_000, 0),
+  HTTP_MAX_BODY_BYTES: int(67_108_864, 1),
 
   ETL_SOURCES: optionalString,
   ETL_BATCH_SIZE: int(500, 1, 50_000),
   ETL_REJECTED_ROWS_KEPT: int(1000, 0),
   ETL_INTERVAL_SECONDS: int(300, 0),
+  ETL_RUN_TIMEOUT_SECONDS: int(900, 1),
+  DB_HEARTBEAT_MS: int(10_000, 100),
   ETL_API_KEY: optionalString,
   ETL_FAIL_AFTER_RECORDS: z.preprocess(
     (v) => (v === "" ? undefined : v),
@@ -151,6 +158,7 @@ export function parseConfig(env: Record<string, string | undefined>) {
     }
   }
   const sources = parseSources(env.ETL_SOURCES || undefined, problems);
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY || undefined, problems);
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const d = parsed.data;
   const production = d.NODE_ENV === "production";
@@ -164,12 +172,13 @@ export function parseConfig(env: Record<string, string | undefined>) {
     backoffBaseMs: d.HTTP_BACKOFF_BASE_MS,
     backoffMaxMs: d.HTTP_BACKOFF_MAX_MS,
     retryAfterMaxMs: d.HTTP_RETRY_AFTER_MAX_MS,
+    maxBodyBytes: d.HTTP_MAX_BODY_BYTES,
   };
   return {
     env: d.NODE_ENV ?? "development",
     production,
     logLevel: d.LOG_LEVEL,
-    db: { url: d.DATABASE_URL, dataDir: d.DATA_DIR },
+    db: { url: d.DATABASE_URL, dataDir: d.DATA_DIR, heartbeatMs: d.DB_HEARTBEAT_MS },
     server: {
       port: d.PORT,
       host: d.HOST,
@@ -177,6 +186,9 @@ export function parseConfig(env: Record<string, string | undefined>) {
       corsOrigins: list(d.CORS_ORIGINS),
       shutdownTimeoutMs: d.SHUTDOWN_TIMEOUT_MS,
       responseCacheTtlSeconds: d.RESPONSE_CACHE_TTL_SECONDS,
+      trustProxy,
+      maxSubscriptionsPerConnection: d.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      metricsOperationNamesMax: d.METRICS_OPERATION_NAMES_MAX,
     },
     sources: {
       enabled: sources,
@@ -207,6 +219,7 @@ export function parseConfig(env: Record<string, string | undefined>) {
       maxClockSkewSeconds: d.MAX_CLOCK_SKEW_SECONDS,
       identityMaxPriceRatio: d.IDENTITY_MAX_PRICE_RATIO,
       intervalSeconds: d.ETL_INTERVAL_SECONDS,
+      runTimeoutMs: d.ETL_RUN_TIMEOUT_SECONDS * 1000,
       apiKey: d.ETL_API_KEY,
       failAfterRecords: d.ETL_FAIL_AFTER_RECORDS,
       chaos: { enabled: d.CHAOS_MODE, seed: d.CHAOS_SEED },
@@ -224,6 +237,27 @@ export function parseConfig(env: Record<string, string | undefined>) {
       (s): s is string => typeof s === "string" && s.length >= 4,
     ),
   };
+}
+
+/**
+ * TRUST_PROXY: unset/false/0 = X-Forwarded-For is ignored (the socket address is the client); a
+ * number = that many proxy hops in front of the service are trusted; otherwise a comma-separated
+ * list of addresses or CIDR ranges (or proxy-addr's names loopback, linklocal, uniquelocal).
+ */
+export type TrustProxy = { hops: number } | { addresses: string[] } | null;
+
+function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {
+  const value = raw?.trim().toLowerCase();
+  if (value === undefined || value === "" || value === "false" || value === "0" || value === "off")
+    return null;
+  if (/^\d+$/.test(value)) return { hops: Number(value) };
+  const addresses = list(value);
+  try {
+    proxyaddr.compile(addresses);
+  } catch (error) {
+    problems.push(`TRUST_PROXY: ${(error as Error).message}; expected a hop count or a CIDR list`);
+  }
+  return { addresses };
 }
 
 function passwordOf(databaseUrl: string | undefined): string | undefined {

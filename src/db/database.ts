@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
@@ -26,6 +27,12 @@ export interface ConnectOptions {
   applicationName?: string;
   /** LISTEN notifications on this connection. */
   onNotification?: (payload: string) => void;
+  /**
+   * Long-lived idle connections (run lock, LISTEN): a `SELECT 1` every heartbeatMs that must
+   * answer within heartbeatMs, else the connection is dropped and `closed` resolves. A server
+   * that vanished without a FIN (host down, network partition) is noticed in seconds, not hours.
+   */
+  heartbeat?: boolean;
 }
 
 export interface DatabaseOptions {
@@ -35,7 +42,12 @@ export interface DatabaseOptions {
   dataDir: string;
   logger: Logger;
   poolSize?: number;
+  /** DB_HEARTBEAT_MS, for connections opened with `heartbeat`. */
+  heartbeatMs?: number;
 }
+
+/** Idle time before the kernel starts probing a silent TCP peer. */
+const KEEPALIVE_DELAY_MS = 10_000;
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   const db = options.url ? createPostgres(options.url, options) : await createPglite(options.dataDir);
@@ -57,6 +69,8 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
   });
   // An idle client killed by the server (restart, pg_terminate_backend) emits here; without a
   // listener Node would crash the process. The pool replaces it on next checkout.
@@ -71,7 +85,12 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
         connectionString: url,
         connectionTimeoutMillis: 5_000,
         application_name: connectOptions?.applicationName ?? "coinflow",
+        keepAlive: true,
+        keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
       });
+      // pg has no public way to drop a connection that stopped answering: its socket.
+      const destroy = () =>
+        (client as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
       if (connectOptions?.onNotification) {
         const onNotification = connectOptions.onNotification;
         client.on("notification", (n) => {
@@ -88,6 +107,28 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
       });
       client.on("end", () => resolveClosed(undefined));
       await client.connect();
+      const heartbeatMs = options.heartbeatMs ?? 10_000;
+      let beating = false;
+      const heartbeat = connectOptions?.heartbeat
+        ? setInterval(async () => {
+            if (beating) return;
+            beating = true;
+            try {
+              // pg reads query_timeout per query (its types only know it on the client config).
+              await client.query({ text: "SELECT 1", query_timeout: heartbeatMs } as pg.QueryConfig);
+            } catch (error) {
+              clearInterval(heartbeat);
+              const lost = new Error(`database heartbeat failed: ${(error as Error).message}`);
+              log.warn({ err: lost.message }, "dedicated database connection lost");
+              resolveClosed(lost);
+              destroy();
+            } finally {
+              beating = false;
+            }
+          }, heartbeatMs)
+        : undefined;
+      heartbeat?.unref();
+      void closed.then(() => clearInterval(heartbeat));
       const runner: SqlRunner = {
         query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[],
         exec: async (sql: string) => {
@@ -109,7 +150,19 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
           }
         },
         async release() {
-          await client.end().catch(() => undefined);
+          clearInterval(heartbeat);
+          // A graceful end waits for the server's goodbye, which a vanished server never sends.
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            client.end().catch(() => undefined),
+            new Promise<void>((resolve) => {
+              timer = setTimeout(() => {
+                destroy();
+                resolve();
+              }, 2_000);
+            }),
+          ]);
+          clearTimeout(timer);
         },
       };
     },

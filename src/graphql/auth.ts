@@ -33,8 +33,11 @@ const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /**
  * Operations that change state need `Authorization: Bearer <ETL_API_KEY>` (over WebSocket:
- * connectionParams.authorization). Compared in constant time; repeated failures are rate-limited
- * per client.
+ * connectionParams.authorization). Compared in constant time. The right key always works: only
+ * failures are counted, per client, and a client over the limit gets RATE_LIMITED for its wrong
+ * keys, never for the right one, so nobody can lock the operator's scheduler out by sending bad
+ * keys from its address (or, behind a proxy, from the proxy's). The key's length is the defence
+ * against guessing; the limit keeps a guesser from being cheap to serve and easy to miss.
  */
 export function requireApiKey(ctx: GraphQLContext, operation: string): void {
   const key = ctx.services.etlApiKey;
@@ -43,17 +46,16 @@ export function requireApiKey(ctx: GraphQLContext, operation: string): void {
       `${operation} is disabled: set ETL_API_KEY on the server and send it as "Authorization: Bearer <key>"`,
     );
   }
+  const match = /^Bearer\s+(.+)$/i.exec(ctx.authorization?.trim() ?? "");
+  if (match && timingSafeEqual(digest(match[1]!.trim()), digest(key))) return;
   const limiter = ctx.services.authLimiter;
   if (limiter?.blocked(ctx.clientId)) {
     throw new GraphQLError("too many failed API key attempts; wait a minute", {
       extensions: { code: "RATE_LIMITED", http: { status: 429 } },
     });
   }
-  const match = /^Bearer\s+(.+)$/i.exec(ctx.authorization?.trim() ?? "");
-  if (!match || !timingSafeEqual(digest(match[1]!.trim()), digest(key))) {
-    limiter?.fail(ctx.clientId);
-    throw unauthenticated(
-      match ? "invalid API key" : 'missing API key: send "Authorization: Bearer <ETL_API_KEY>"',
-    );
-  }
+  limiter?.fail(ctx.clientId);
+  throw unauthenticated(
+    match ? "invalid API key" : 'missing API key: send "Authorization: Bearer <ETL_API_KEY>"',
+  );
 }

@@ -19,6 +19,8 @@ export interface GraphQLServices {
   enabledSources: SourceId[];
   /** Failed API-key attempts per client. */
   authLimiter?: AuthFailureLimiter;
+  /** SUBSCRIPTION_BUFFER_SIZE: events held per subscription for a client that is not reading. */
+  subscriptionBufferSize?: number;
 }
 
 /** What every resolver may use; built per request (or per WebSocket subscription) by the server. */
@@ -33,4 +35,6 @@ export interface GraphQLContext {
   clientId: string;
   /** Resolves when the client's connection can take more data (WebSocket send buffer drained). */
   backpressure?: () => Promise<void>;
+  /** Subscriptions: when the event being resolved arrived (performance.now()), for its latencyMs. */
+  liveEventAt?: number;
 }

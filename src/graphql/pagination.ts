@@ -1,4 +1,5 @@
 import { badInput } from "./errors.ts";
+import { MAX_ID } from "./parse-id.ts";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -107,8 +108,11 @@ export function keysetWhere(
 
 function parseId(v: unknown, kind: "int" | "bigint"): bigint | number {
   const text = typeof v === "number" ? String(v) : v;
-  if (typeof text === "string" && /^\d{1,19}$/.test(text))
-    return kind === "bigint" ? BigInt(text) : Number(text);
+  if (typeof text === "string" && /^\d{1,19}$/.test(text)) {
+    if (kind === "bigint") return BigInt(text);
+    // Cursors name int4 ids: a bigger one is not ours (and the driver would fail on it).
+    if (Number(text) <= MAX_ID) return Number(text);
+  }
   throw badInput("after", "not a cursor returned by this connection");
 }
 

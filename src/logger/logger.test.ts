@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger, createScrubber } from "./logger.ts";
+import { createScrubber } from "../security/scrubber.ts";
+import { createLogger } from "./logger.ts";
 
 function capture() {
   const lines: string[] = [];

@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from "pino";
+import { createScrubber, type Scrubber } from "../security/scrubber.ts";
 
 export type { Logger } from "pino";
 
@@ -24,6 +25,8 @@ export const REDACT_PATHS = [
 
 export interface LoggerOptions {
   level: string;
+  /** The service's scrubber (main.ts builds one from config.secrets); else one from `secrets`. */
+  scrubber?: Scrubber;
   secrets?: readonly string[];
   /** Defaults to stdout; the CLI's --json mode passes stderr. */
   destination?: DestinationStream;
@@ -31,7 +34,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const scrub = createScrubber(options.secrets ?? []);
+  const scrub = options.scrubber ?? createScrubber(options.secrets ?? []);
   return pino(
     {
       level: options.level,
@@ -43,17 +46,4 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
-}
-
-/** Replaces every occurrence of a secret value (and its URL-encoded form) with [REDACTED]. */
-export function createScrubber(secrets: readonly string[]): (text: string) => string {
-  const needles = [...new Set(secrets.flatMap((s) => [s, encodeURIComponent(s)]))]
-    .filter((s) => s.length >= 4)
-    .sort((a, b) => b.length - a.length);
-  if (needles.length === 0) return (text) => text;
-  return (text) => {
-    let out = text;
-    for (const needle of needles) if (out.includes(needle)) out = out.split(needle).join("[REDACTED]");
-    return out;
-  };
 }

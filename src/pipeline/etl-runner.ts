@@ -27,8 +27,12 @@ export interface EtlRunnerDeps {
   rules: Omit<BatchRules, "now">;
   driftPolicies: Record<SourceId, "warn" | "quarantine">;
   checks: { freshnessMs: number; deviationPct: number; countDropPct: number; maxSkewMs: number };
-  /** RAW_PAYLOAD_RETENTION_DAYS: archived payloads older than this are pruned after each run. */
+  /** RAW_PAYLOAD_RETENTION_DAYS: payloads no run has seen for this long are pruned after each run. */
   rawRetentionDays?: number;
+  /** ETL_RUN_TIMEOUT_SECONDS in ms: a run still going after this long is stopped and FAILED. */
+  runTimeoutMs?: number;
+  /** The service's scrubber, for the error strings this runner stores and logs. */
+  scrub?: (text: string) => string;
 }
 
 export interface StartOptions {
@@ -72,6 +76,14 @@ export class RunLockBusyError extends Error {
   }
 }
 
+/** The abort reason of a run that overran ETL_RUN_TIMEOUT_SECONDS; its message is the run's error. */
+export class RunTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`timed out: the run was still going after ${timeoutMs / 1000} s (ETL_RUN_TIMEOUT_SECONDS)`);
+    this.name = "RunTimeoutError";
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -98,6 +110,7 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
   const prisma = db.prisma;
   const log = deps.logger.child({ module: "etl" });
   const owner = `${hostname()}:${process.pid}`;
+  const scrub = deps.scrub ?? ((text: string) => text);
   let active: { runId: number; done: Promise<RunSummary>; abort: AbortController } | null = null;
 
   async function summaryOf(runId: number, alreadyRunning: boolean): Promise<RunSummary> {
@@ -144,8 +157,12 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
   }
 
   async function start(options: StartOptions): Promise<StartResult> {
-    if (options.idempotencyKey) {
-      const existing = await prisma.etlRun.findUnique({ where: { idempotencyKey: options.idempotencyKey } });
+    const key = options.idempotencyKey;
+    if (key) {
+      // The run created with this key, or the one a trigger with it joined.
+      const existing =
+        (await prisma.etlRun.findUnique({ where: { idempotencyKey: key } })) ??
+        (await prisma.runIdempotencyKey.findUnique({ where: { key }, include: { run: true } }))?.run;
       if (existing) {
         const running = existing.status === "RUNNING";
         return {
@@ -162,13 +179,20 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
         where: { status: "RUNNING" },
         orderBy: { id: "desc" },
       });
-      if (running)
+      if (running) {
+        // Joined, not started: the key still names this run, so a retry after it ends gets it back.
+        if (key)
+          await prisma.runIdempotencyKey.createMany({
+            data: [{ key, runId: running.id }],
+            skipDuplicates: true,
+          });
         return {
           run: running,
           alreadyRunning: true,
           skipped: false,
           done: handled(waitFor(running.id, true)),
         };
+      }
       await sleep(100);
       lock = await tryRunLock(db);
     }
@@ -224,12 +248,29 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     }
     const abort = new AbortController();
     const heldLock = lock;
-    heldLock.lost.addEventListener("abort", () => abort.abort(new Error("run lock connection lost")), {
-      once: true,
-    });
+    heldLock.lost.addEventListener(
+      "abort",
+      () =>
+        abort.abort(
+          new Error(
+            `run lock connection lost: ${(heldLock.lost.reason as Error | undefined)?.message ?? "closed"}`,
+          ),
+        ),
+      { once: true },
+    );
+    // The run's deadline: every wait of the run (HTTP, rate limits, backoff, batches) watches this signal.
+    const deadline =
+      deps.runTimeoutMs && deps.runTimeoutMs > 0
+        ? setTimeout(() => abort.abort(new RunTimeoutError(deps.runTimeoutMs!)), deps.runTimeoutMs)
+        : undefined;
     log.info({ runId: run.id, trigger: run.trigger, sources: run.requested }, "run started");
     bus.publish("runStatusChanged", { runId: run.id, status: "RUNNING" });
-    const done = handled(execute(run, abort.signal, options.release).finally(() => heldLock.release()));
+    const done = handled(
+      execute(run, abort.signal, options.release).finally(() => {
+        clearTimeout(deadline);
+        return heldLock.release();
+      }),
+    );
     active = { runId: run.id, done, abort };
     void done.finally(() => {
       if (active?.runId === run.id) active = null;
@@ -317,8 +358,16 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
     }
     if (deps.rawRetentionDays !== undefined && deps.rawRetentionDays > 0) {
       const cutoff = new Date(Date.now() - deps.rawRetentionDays * 86_400_000);
+      // By last sight, not first receipt: an unchanged file seen by every run keeps its evidence.
+      // A payload a quarantine holds stays until it is released (it is what the release ingests).
       await prisma.rawPayload
-        .deleteMany({ where: { receivedAt: { lt: cutoff } } })
+        .deleteMany({
+          where: {
+            receivedAt: { lt: cutoff },
+            runs: { none: { seenAt: { gte: cutoff } } },
+            held: { none: { releasedAt: null } },
+          },
+        })
         .catch((error: unknown) => log.warn({ err: (error as Error).message }, "raw archive pruning failed"));
     }
     const failed = results.filter((r) => r.status === "FAILED").length;
@@ -330,9 +379,12 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
           ? "FAILED"
           : "PARTIAL";
     const interrupted = signal.aborted && crash !== null;
-    const error = crash
+    const reason = signal.reason as Error | undefined;
+    const rawError = crash
       ? interrupted
-        ? `interrupted: ${(signal.reason as Error | undefined)?.message ?? "stopped"}`
+        ? reason instanceof RunTimeoutError
+          ? reason.message
+          : `interrupted: ${reason?.message ?? "stopped"}`
         : crash.message
       : failed > 0
         ? results
@@ -340,6 +392,7 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
             .map((r) => `${r.source}: ${r.error}`)
             .join("; ")
         : null;
+    const error = rawError === null ? null : scrub(rawError);
     const durationMs = Math.round(performance.now() - started);
     const sum = (k: "fetched" | "written" | "unchanged" | "rejected") =>
       results.reduce((a, r) => a + r[k], 0);
@@ -357,7 +410,11 @@ export function createEtlRunner(deps: EtlRunnerDeps) {
             unchanged: sum("unchanged"),
             rejected: sum("rejected"),
             stoppedAt:
-              crash instanceof SourceCrash ? crash.where : crash ? { reason: crash.message } : undefined,
+              crash instanceof SourceCrash
+                ? crash.where
+                : crash
+                  ? { reason: scrub(crash.message) }
+                  : undefined,
           },
         }),
       );

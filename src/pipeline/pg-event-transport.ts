@@ -45,6 +45,8 @@ export function createPgEventTransport(options: {
       try {
         const conn = await options.db.connect({
           applicationName: "coinflow-listen",
+          // A silent listener looks exactly like a quiet market: the heartbeat tells them apart.
+          heartbeat: true,
           onNotification: (payload) => {
             const event = decodeEvent(payload);
             if (event && deliver) deliver(event.name, event.payload);

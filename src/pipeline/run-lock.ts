@@ -24,7 +24,8 @@ export async function tryRunLock(db: Database): Promise<RunLock | null> {
     pgliteHeld.add(db);
     return { lost: lost.signal, release: async () => void pgliteHeld.delete(db) };
   }
-  const conn: SqlConnection = await db.connect();
+  // Heartbeat on: a half-open connection must not hold the cluster's lock (and a run) for hours.
+  const conn: SqlConnection = await db.connect({ applicationName: "coinflow-run-lock", heartbeat: true });
   let rows: { locked: boolean }[];
   try {
     rows = await conn.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [RUN_LOCK_KEY]);

@@ -5,7 +5,14 @@ import type { SourceId } from "../sources/record.ts";
 export interface HealthReport {
   status: "ok" | "unavailable";
   database: { status: "up" | "down"; latencyMs: number; error?: string };
-  lastRun: { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
+  lastRun: {
+    id: number;
+    status: string;
+    startedAt: string;
+    finishedAt: string | null;
+    /** Why it failed (a timed-out run says so). */
+    error: string | null;
+  } | null;
   sources: Pick<SourceHealthRow, "source" | "status" | "lastSuccessAt" | "consecutiveFailures">[];
 }
 
@@ -48,7 +55,7 @@ export async function checkHealth(
   const run = await withTimeout(
     prisma.etlRun.findFirst({
       orderBy: { id: "desc" },
-      select: { id: true, status: true, startedAt: true, finishedAt: true },
+      select: { id: true, status: true, startedAt: true, finishedAt: true, error: true },
     }),
     TIMEOUT_MS,
   ).catch(() => null);
@@ -61,6 +68,7 @@ export async function checkHealth(
       status: run.status,
       startedAt: run.startedAt.toISOString(),
       finishedAt: run.finishedAt?.toISOString() ?? null,
+      error: run.error,
     },
     sources: health.map(({ source, status, lastSuccessAt, consecutiveFailures }) => ({
       source,

@@ -22,6 +22,38 @@ export function requestIdOf(request: Request): string {
   return meta.id;
 }
 
+type SingleResult = { extensions?: Record<string, unknown>; errors?: readonly GraphQLError[] };
+
+/**
+ * One result with `extensions.requestId` and `extensions.latencyMs` (ms since `started`), and
+ * masked errors carrying the request id. A copy, never the result itself: a cached result is
+ * shared by every request it answers. Used for HTTP (below) and graphql-ws (server.ts).
+ */
+export function stampResult<R>(result: R, requestId: string, started: number): R {
+  if (!result || typeof result !== "object" || Symbol.asyncIterator in result) return result;
+  const single = result as SingleResult;
+  return {
+    ...single,
+    // Masked errors say nothing about the cause: the request id lets an operator find it in the logs.
+    ...(single.errors && {
+      errors: single.errors.map((e) =>
+        e.message === "Unexpected error."
+          ? new GraphQLError(e.message, {
+              nodes: e.nodes,
+              path: e.path,
+              extensions: { ...e.extensions, code: "INTERNAL_SERVER_ERROR", requestId },
+            })
+          : e,
+      ),
+    }),
+    extensions: {
+      ...single.extensions,
+      requestId,
+      latencyMs: Math.round((performance.now() - started) * 100) / 100,
+    },
+  } as R;
+}
+
 /**
  * Every response carries `extensions.requestId` and `extensions.latencyMs` and the
  * `x-request-id` header (DESIGN.md "GraphQL surface").
@@ -34,31 +66,7 @@ export function useRequestMeta(): Plugin {
     onResultProcess({ request, result, setResult }) {
       const meta = metaByRequest.get(request);
       if (!meta) return;
-      // A copy, never the result itself: a cached result is shared by every request it answers.
-      const stamp = (r: unknown) => {
-        if (!r || typeof r !== "object" || Symbol.asyncIterator in r) return r;
-        const single = r as { extensions?: Record<string, unknown>; errors?: readonly GraphQLError[] };
-        return {
-          ...single,
-          // Masked errors say nothing about the cause: the request id lets an operator find it in the logs.
-          ...(single.errors && {
-            errors: single.errors.map((e) =>
-              e.message === "Unexpected error."
-                ? new GraphQLError(e.message, {
-                    nodes: e.nodes,
-                    path: e.path,
-                    extensions: { ...e.extensions, code: "INTERNAL_SERVER_ERROR", requestId: meta.id },
-                  })
-                : e,
-            ),
-          }),
-          extensions: {
-            ...single.extensions,
-            requestId: meta.id,
-            latencyMs: Math.round((performance.now() - meta.started) * 100) / 100,
-          },
-        };
-      };
+      const stamp = (r: unknown) => stampResult(r, meta.id, meta.started);
       setResult((Array.isArray(result) ? result.map(stamp) : stamp(result)) as typeof result);
     },
     onResponse({ request, response }) {

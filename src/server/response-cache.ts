@@ -40,5 +40,8 @@ export function useCommitInvalidatedCache(options: ResponseCacheOptions): Plugin
     // Invalidation is by generation; entity bookkeeping per mutation result would only cost.
     invalidateViaMutation: false,
     includeExtensionMetadata: true,
+    // HTTP only: the cache keys entries by yoga's HTTP request (onParams), which a graphql-ws
+    // operation does not have; over WebSocket every operation executes.
+    enabled: (request) => request !== undefined,
   });
 }

@@ -5,10 +5,13 @@ import { type ExecutionArgs, GraphQLError, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga } from "graphql-yoga";
 import { type WebSocket, WebSocketServer } from "ws";
+import type { TrustProxy } from "../config/config.ts";
 import type { Database } from "../db/database.ts";
 import type { GraphQLContext, GraphQLServices } from "../graphql/context.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { createScrubber, type Scrubber } from "../security/scrubber.ts";
+import { createClientAddress } from "./client-address.ts";
 import {
   useIntrospection,
   useLimitErrorCodes,
@@ -18,8 +21,9 @@ import {
   withLimitCode,
 } from "./graphql-plugins.ts";
 import { checkHealth } from "./health.ts";
-import { requestIdOf, useRequestMeta } from "./request-meta.ts";
+import { requestIdOf, stampResult, useRequestMeta } from "./request-meta.ts";
 import { useCommitInvalidatedCache } from "./response-cache.ts";
+import { scrubResult, useScrubbedResults } from "./scrub-results.ts";
 import { serveStatic } from "./static.ts";
 
 export interface ServerOptions {
@@ -38,14 +42,28 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Query results cached until the next pipeline event, at most this long; 0 or unset: off. */
   responseCacheTtlSeconds?: number;
+  /** The service's scrubber: no response, /metrics or /health output carries a configured secret. */
+  scrub?: Scrubber;
+  /** TRUST_PROXY: whose X-Forwarded-For names the client. */
+  trustProxy?: TrustProxy;
+  /** MAX_SUBSCRIPTIONS_PER_CONNECTION: operations open at once on one graphql-ws connection. */
+  maxSubscriptionsPerConnection?: number;
+  /** METRICS_OPERATION_NAMES_MAX: distinct operation names kept as a metric label. */
+  metricsOperationNamesMax?: number;
 }
 
 interface ServerContext {
   req?: IncomingMessage;
   connectionParams?: Record<string, unknown>;
+  /** graphql-ws: the Subscribe message's payload (plugins read params.query, as over HTTP). */
+  params?: unknown;
+  /** graphql-ws: set per operation by onSubscribe, so logs and extensions share one id. */
+  requestId?: string;
+  clientId?: string;
 }
 
-const clientOf = (req: IncomingMessage | undefined) => req?.socket.remoteAddress ?? "unknown";
+/** A graphql-ws operation's context: when it started, and (subscriptions) when its event arrived. */
+type WsContext = GraphQLContext & { wsStartedAt: number };
 
 /** Above this many unsent bytes on a WebSocket, subscriptions wait (and their buffers conflate). */
 const WS_HIGH_WATER_BYTES = 256 * 1024;
@@ -68,9 +86,13 @@ export function createYogaApp(
     | "production"
     | "corsOrigins"
     | "responseCacheTtlSeconds"
+    | "scrub"
+    | "trustProxy"
+    | "metricsOperationNamesMax"
   >,
 ) {
   const log = options.logger.child({ module: "graphql" });
+  const clientAddress = createClientAddress(options.trustProxy ?? null);
   return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: "/graphql",
@@ -87,8 +109,8 @@ export function createYogaApp(
       error: (...args) =>
         log.error(args.map((a) => (a instanceof Error ? (a.stack ?? a.message) : String(a))).join(" ")),
     },
-    context: ({ request, req, connectionParams }) => {
-      const requestId = request ? requestIdOf(request) : randomUUID();
+    context: ({ request, req, connectionParams, requestId: given, clientId }) => {
+      const requestId = given ?? (request ? requestIdOf(request) : randomUUID());
       const fromParams = connectionParams?.authorization;
       return {
         prisma: options.db.prisma,
@@ -97,7 +119,7 @@ export function createYogaApp(
         services: options.services,
         authorization:
           request?.headers.get("authorization") ?? (typeof fromParams === "string" ? fromParams : null),
-        clientId: clientOf(req),
+        clientId: clientId ?? clientAddress(req),
       };
     },
     plugins: [
@@ -106,11 +128,13 @@ export function createYogaApp(
       usePageSizeLimit(),
       useLimits({ production: options.production ?? false }),
       useIntrospection(options.explorer),
-      ...(options.metrics ? [useOperationMetrics(options.metrics)] : []),
+      ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
       useCommitInvalidatedCache({
         bus: options.services.bus,
         ttlSeconds: options.responseCacheTtlSeconds ?? 0,
       }),
+      // Last: whatever the plugins above produced, no secret leaves in a response.
+      useScrubbedResults(options.scrub ?? createScrubber([])),
     ].filter((p) => p !== null),
   });
 }
@@ -136,6 +160,9 @@ export function createServer(options: ServerOptions) {
   const log = options.logger.child({ module: "server" });
   const yoga = createYogaApp(options);
   const maxBody = options.maxBodyBytes ?? 1_000_000;
+  const scrub = options.scrub ?? createScrubber([]);
+  const clientAddress = createClientAddress(options.trustProxy ?? null);
+  const maxOperations = options.maxSubscriptionsPerConnection ?? 50;
 
   const http = createHttpServer(async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
@@ -149,13 +176,13 @@ export function createServer(options: ServerOptions) {
           "content-type": "application/json",
           "cache-control": "no-store",
         });
-        res.end(req.method === "HEAD" ? undefined : JSON.stringify(report));
+        res.end(req.method === "HEAD" ? undefined : JSON.stringify(scrub.deep(report)));
         return;
       }
       if (path === "/metrics" && req.method === "GET" && options.metrics) {
         const { registry } = options.metrics;
         res.writeHead(200, { "content-type": registry.contentType });
-        res.end(await registry.metrics());
+        res.end(scrub(await registry.metrics()));
         return;
       }
       if (
@@ -188,16 +215,34 @@ export function createServer(options: ServerOptions) {
   const wss = new WebSocketServer({ server: http, path: "/graphql", maxPayload: maxBody });
   const ws = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
     {
+      // The envelop's own execute/subscribe, handed over in rootValue by onSubscribe (yoga's
+      // graphql-ws recipe), so plugins wrap WebSocket operations as they wrap HTTP ones.
       execute: (args) =>
         (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args) =>
         (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       connectionInitWaitTimeout: 3_000,
       onSubscribe: async (ctx, _id, payload) => {
+        const wsStartedAt = performance.now();
+        const requestId = randomUUID();
+        // ctx.subscriptions holds every open operation of this connection, this one included.
+        if (Object.keys(ctx.subscriptions).length > maxOperations) {
+          return [
+            new GraphQLError(
+              `too many operations open on this connection (MAX_SUBSCRIPTIONS_PER_CONNECTION = ${maxOperations}): complete one first`,
+              { extensions: { code: "TOO_MANY_SUBSCRIPTIONS", limit: maxOperations, requestId } },
+            ),
+          ];
+        }
         // The same envelop as HTTP: limits, masking, auth and request ids apply to WebSocket too.
+        // params: plugins (the response cache among them) read the operation from context.params.
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           connectionParams: ctx.connectionParams,
+          params: payload,
+          requestId,
+          // The client of a WebSocket is the client of its upgrade request.
+          clientId: clientAddress(ctx.extra.request),
         });
         // Limits reject by throwing from parse (tokens) and validate (depth, aliases, cost): answer
         // with an error message, as HTTP does, instead of a dropped operation.
@@ -211,14 +256,26 @@ export function createServer(options: ServerOptions) {
           throw error;
         }
         const socket = ctx.extra.socket;
+        const contextValue: WsContext = {
+          ...((await contextFactory()) as GraphQLContext),
+          backpressure: () => drained(socket),
+          wsStartedAt,
+        };
         return {
           schema,
           operationName: payload.operationName,
           document,
           variableValues: payload.variables,
-          contextValue: { ...(await contextFactory()), backpressure: () => drained(socket) },
+          contextValue,
           rootValue: { execute, subscribe },
         };
+      },
+      // Every result as HTTP sends it: request id and latency (a subscription event's latency is
+      // counted from its event), masked errors with the request id, no secret.
+      onNext: (_ctx, _id, _payload, args, result) => {
+        const c = args.contextValue as WsContext;
+        const started = c.liveEventAt ?? c.wsStartedAt;
+        return scrubResult(stampResult(result, c.requestId, started), scrub) as never;
       },
     },
     wss,

@@ -1,13 +1,17 @@
 import type { Config } from "../config/config.ts";
+import type { Scrubber } from "../security/scrubber.ts";
 import { coinGeckoKeyHeader, createCoinGeckoSource } from "./coingecko.ts";
 import { createCoinPaprikaSource } from "./coinpaprika.ts";
 import { createCsvSource } from "./csv-source.ts";
 import { createHttpClient, type RetryEvent } from "./http-client.ts";
 import { createRateLimiter } from "./rate-limiter.ts";
 import type { MarketSource, SourceId } from "./record.ts";
+import { scrubbedSource } from "./scrubbed-source.ts";
 
 export interface SourceHooks {
   onRetry?: (event: RetryEvent) => void;
+  /** The service's scrubber: nothing a source hands the pipeline carries a configured secret. */
+  scrub?: Scrubber;
 }
 
 /**
@@ -30,6 +34,7 @@ export function createSources(
       headers: cg.apiKey ? { [header]: cg.apiKey } : {},
       secretHeaders: [header],
       onRetry: hooks.onRetry,
+      scrub: hooks.scrub,
     });
     sources.set("COINGECKO", createCoinGeckoSource({ baseUrl: cg.baseUrl, maxPages: cg.maxPages, get }));
   }
@@ -42,6 +47,7 @@ export function createSources(
       headers: cp.apiKey ? { authorization: cp.apiKey } : {},
       secretHeaders: ["authorization"],
       onRetry: hooks.onRetry,
+      scrub: hooks.scrub,
     });
     sources.set(
       "COINPAPRIKA",
@@ -49,7 +55,8 @@ export function createSources(
     );
   }
   if (config.enabled.includes("csv")) {
-    sources.set("CSV", createCsvSource({ paths: config.csv.paths }));
+    const csv = createCsvSource({ paths: config.csv.paths });
+    sources.set("CSV", hooks.scrub ? scrubbedSource(csv, hooks.scrub) : csv);
   }
   return sources;
 }

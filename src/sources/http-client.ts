@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import ky, { TimeoutError } from "ky";
+import ky from "ky";
 import { type RateLimiter, sleep } from "./rate-limiter.ts";
 import type { FetchedPayload, SourceId } from "./record.ts";
 import { describeBody, redactUrl, UpstreamError } from "./upstream-error.ts";
@@ -21,6 +21,8 @@ export interface RetryEvent {
 }
 
 export interface HttpClientOptions extends RetryPolicy {
+  /** Larger bodies are refused (permanent) without being buffered. */
+  maxBodyBytes: number;
   source: SourceId;
   rateLimiter: RateLimiter;
   /** Sent with every request; names listed in secretHeaders are archived as [REDACTED]. */
@@ -28,6 +30,49 @@ export interface HttpClientOptions extends RetryPolicy {
   secretHeaders?: string[];
   onRetry?: (event: RetryEvent) => void;
   random?: () => number;
+  /** Applied to every body and error text as it arrives (an upstream may echo the key it was sent). */
+  scrub?: (text: string) => string;
+}
+
+/** What is read of an error response: enough to describe it, never the whole of a huge body. */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+class BodyTooLarge extends Error {}
+
+/**
+ * Reads a body as it streams, counting bytes: more than `limit` throws BodyTooLarge (or, with
+ * `truncate`, stops there) so a huge body is never held in memory. The caller's signal aborts
+ * the read itself: a body that stalls half-way fails at the deadline.
+ */
+async function readBody(
+  response: Response,
+  limit: number,
+  truncate = false,
+): Promise<{ bytes: Buffer; hash: string }> {
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (!truncate && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new BodyTooLarge(`body of ${declared} bytes is over HTTP_MAX_BODY_BYTES (${limit})`);
+  }
+  const hash = createHash("sha256");
+  const parts: Buffer[] = [];
+  let size = 0;
+  const reader = response.body?.getReader();
+  if (reader) {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => undefined);
+        if (truncate) break;
+        throw new BodyTooLarge(`body over HTTP_MAX_BODY_BYTES (${limit}): more than ${limit} bytes arrived`);
+      }
+      hash.update(value);
+      parts.push(Buffer.from(value));
+    }
+  }
+  return { bytes: Buffer.concat(parts), hash: hash.digest("hex") };
 }
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 429 || status >= 500;
@@ -50,9 +95,10 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random = Math
 export type HttpClient = ReturnType<typeof createHttpClient>;
 
 /**
- * GETs a URL through the source's rate limiter with a per-request timeout, retrying transient
- * faults (network errors, 408, 429, 5xx) and honouring Retry-After up to a cap. Returns the
- * payload as received; throws a classified UpstreamError.
+ * GETs a URL through the source's rate limiter, retrying transient faults (network errors,
+ * 408, 429, 5xx) and honouring Retry-After up to a cap. Each attempt has one deadline,
+ * HTTP_TIMEOUT_MS, for the whole response, body included (ky's own timeout stops at the
+ * headers). Returns the payload as received (secrets scrubbed); throws a classified UpstreamError.
  */
 export function createHttpClient(options: HttpClientOptions) {
   const secret = new Set((options.secretHeaders ?? []).map((h) => h.toLowerCase()));
@@ -62,6 +108,8 @@ export function createHttpClient(options: HttpClientOptions) {
       secret.has(k.toLowerCase()) ? "[REDACTED]" : v,
     ]),
   );
+
+  const scrub = options.scrub ?? ((text: string) => text);
 
   return async function get(
     url: string,
@@ -74,29 +122,32 @@ export function createHttpClient(options: HttpClientOptions) {
       let status: number | null = null;
       let retryAfterMs: number | null = null;
       let reason: string;
+      // One deadline for the attempt, combined with the run's own signal (interrupts, run timeout).
+      const deadline = AbortSignal.timeout(options.timeoutMs);
+      const attemptSignal = signal ? AbortSignal.any([signal, deadline]) : deadline;
       try {
         const response = await ky.get(url, {
           headers: { accept: "application/json", ...options.headers },
-          timeout: options.timeoutMs,
+          timeout: false,
           retry: 0,
           throwHttpErrors: false,
-          signal,
+          signal: attemptSignal,
         });
         status = response.status;
-        const bytes = Buffer.from(await response.arrayBuffer());
-        const body = bytes.toString("utf8");
         if (response.ok) {
+          const { bytes, hash } = await readBody(response, options.maxBodyBytes);
           return {
             request: { method: "GET", url: safeUrl, headers: archivedHeaders },
             status,
             contentType: response.headers.get("content-type"),
-            body,
-            contentHash: createHash("sha256").update(bytes).digest("hex"),
+            body: scrub(bytes.toString("utf8")),
+            contentHash: hash,
             sizeBytes: bytes.length,
             attempts: attempt,
           };
         }
-        reason = describeBody(body);
+        const { bytes } = await readBody(response, ERROR_BODY_BYTES, true);
+        reason = scrub(describeBody(bytes.toString("utf8")));
         if (!RETRYABLE_STATUS(status)) {
           throw new UpstreamError({
             source: options.source,
@@ -111,10 +162,19 @@ export function createHttpClient(options: HttpClientOptions) {
       } catch (error) {
         if (error instanceof UpstreamError) throw error;
         if (signal?.aborted) throw signal.reason ?? error;
-        reason =
-          error instanceof TimeoutError
-            ? `timed out after ${options.timeoutMs} ms`
-            : `network error: ${networkReason(error)}`;
+        if (error instanceof BodyTooLarge) {
+          throw new UpstreamError({
+            source: options.source,
+            kind: "permanent",
+            message: error.message,
+            url: safeUrl,
+            status,
+            attempts: attempt,
+          });
+        }
+        reason = deadline.aborted
+          ? `timed out after ${options.timeoutMs} ms${status === null ? "" : " while reading the body"}`
+          : scrub(`network error: ${networkReason(error)}`);
       }
       lastError = new UpstreamError({
         source: options.source,

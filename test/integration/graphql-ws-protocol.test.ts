@@ -3,12 +3,11 @@ import WebSocket from "ws";
 import { startStack, type TestStack } from "../support/app.ts";
 
 let stack: TestStack;
-let app: TestStack["app"];
 let http: TestStack["http"];
 
 beforeAll(async () => {
   stack = await startStack();
-  ({ app, http } = stack);
+  ({ http } = stack);
 });
 afterAll(() => stack.close());
 

@@ -60,7 +60,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
         orderBy: { observedAt: "asc" },
       });
       const out: Record<string, number[]> = {};
-      for (const r of rows) (out[r.asset.symbol] ??= []).push(r.priceUsd);
+      for (const r of rows) out[r.asset.symbol] = [...(out[r.asset.symbol] ?? []), r.priceUsd];
       return out;
     };
     const rejections = (runId: number) =>

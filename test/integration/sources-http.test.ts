@@ -127,6 +127,33 @@ describe("CoinGecko against the replay server", () => {
     expect(elapsed).toBeLessThan(5000);
   });
 
+  it("fails a body that stalls half-way at the timeout, whole response included", async () => {
+    replay.fault("coingecko", { kind: "stall" }, { always: true });
+    const started = Date.now();
+    const error = await drain(
+      sources({ HTTP_MAX_ATTEMPTS: "2", HTTP_TIMEOUT_MS: "500" }).get("COINGECKO")!,
+    ).catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+    expect(error).toMatchObject({ kind: "transient", status: 200, attempts: 2 });
+    expect((error as Error).message).toMatch(/timed out after 500 ms while reading the body/);
+    expect(replay.requests).toHaveLength(2);
+    // Safety bound only: before the fix this waited forever (the run, its lock, every replica).
+    expect(elapsed).toBeLessThan(8000);
+  });
+
+  it.each([
+    ["declares", true],
+    ["streams without declaring", false],
+  ])("refuses a body that %s more than HTTP_MAX_BODY_BYTES as permanent, once", async (_how, declared) => {
+    replay.fault("coingecko", { kind: "huge", bytes: 3_000_000, declared }, { always: true });
+    const error = await drain(sources({ HTTP_MAX_BODY_BYTES: "1000000" }).get("COINGECKO")!).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ kind: "permanent", status: 200, attempts: 1 });
+    expect((error as Error).message).toMatch(/over HTTP_MAX_BODY_BYTES \(1000000\)/);
+    expect(replay.requests).toHaveLength(1);
+  });
+
   it("retries a connection reset and an HTML error page, then succeeds", async () => {
     replay.fault("coingecko", { kind: "reset" });
     replay.fault("coingecko", { kind: "html", status: 503 });

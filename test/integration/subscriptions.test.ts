@@ -217,6 +217,22 @@ describe("subscriptions over graphql-ws on a real port", () => {
     expect(events[0].marketUpdates).toMatchObject({ kind: "RESYNC", seq: max, observation: null });
   });
 
+  it("sends RESYNC at the database's highest seq when afterSeq is above it (a restore, a new DATA_DIR), then live updates", async () => {
+    await waitForRun(await trigger(["COINGECKO"]));
+    const max = (await seqsInDb()).at(-1)!;
+    const client = wsClient(http.wsUrl);
+    const sub = collect(client, UPDATES, { afterSeq: max + 1_000_000, symbols: ["BTC"] });
+    const [first] = await sub.until(1, 10_000);
+    expect(first.marketUpdates).toMatchObject({ kind: "RESYNC", seq: max, observation: null });
+    await waitForRun(await trigger(["CSV"]));
+    const live = await seqsInDb({ asset: { symbol: "BTC" }, seq: { gt: max } });
+    expect(live.length).toBeGreaterThan(0);
+    const events = await sub.until(1 + live.length);
+    sub.stop();
+    await client.dispose();
+    expect(events.slice(1).map((e) => e.marketUpdates.seq)).toEqual(live);
+  });
+
   it("uses connectionParams.authorization for triggerEtl over WebSocket", async () => {
     const anonymous = wsClient(http.wsUrl);
     const denied = collect(anonymous, `mutation { triggerEtl { alreadyRunning } }`);

@@ -4,6 +4,7 @@ import { createAuthFailureLimiter } from "../../src/graphql/auth.ts";
 import type { GraphQLServices } from "../../src/graphql/context.ts";
 import { createMarketFeed } from "../../src/graphql/live/market-feed.ts";
 import { buildSchema } from "../../src/graphql/schema.ts";
+import type { Logger } from "../../src/logger/logger.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createEventBus } from "../../src/pipeline/events.ts";
 import { createServer, createYogaApp } from "../../src/server/server.ts";
@@ -29,15 +30,20 @@ export function createTestApp(
     bufferSize?: number;
     /** Off unless asked for: most tests write outside the pipeline (resets), which no event announces. */
     responseCacheTtlSeconds?: number;
+    /** Defaults to a silent one; tests that read the logs pass their own. */
+    logger?: Logger;
   } = {},
 ) {
   const bus = createEventBus();
-  const { runner, metrics, config } = createTestRunner(db, replay, options.env ?? {}, { bus });
+  const { runner, metrics, config, scrub } = createTestRunner(db, replay, options.env ?? {}, {
+    bus,
+    logger: options.logger,
+  });
   const consensus = consensusSettings(config);
   const feed = createMarketFeed({
     prisma: db.prisma,
     bus,
-    logger: quietLogger,
+    logger: options.logger ?? quietLogger,
     consensus,
     retentionHours: options.retentionHours ?? 24,
     bufferSize: options.bufferSize ?? 1000,
@@ -52,16 +58,21 @@ export function createTestApp(
       config.sources.enabled.includes(s.toLowerCase() as never),
     ) as GraphQLServices["enabledSources"],
     authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
+    subscriptionBufferSize: options.bufferSize ?? 1000,
   };
   const common = {
     schema: buildSchema(),
     db,
-    logger: quietLogger,
+    logger: options.logger ?? quietLogger,
     services,
     metrics: metrics ?? createMetrics(),
     explorer: options.explorer ?? true,
     production: options.production ?? false,
     responseCacheTtlSeconds: options.responseCacheTtlSeconds ?? 0,
+    scrub,
+    trustProxy: config.server.trustProxy,
+    maxSubscriptionsPerConnection: config.server.maxSubscriptionsPerConnection,
+    metricsOperationNamesMax: config.server.metricsOperationNamesMax,
   };
   feed.start();
   const yoga = createYogaApp(common);
@@ -90,6 +101,7 @@ export function createTestApp(
 
   return {
     bus,
+    config,
     runner,
     feed,
     services,

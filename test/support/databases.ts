@@ -54,6 +54,7 @@ const TABLES = [
   "market_observation",
   "asset_source",
   "asset",
+  "run_idempotency_key",
   "etl_run",
 ];
 

@@ -1,9 +1,11 @@
 import { consensusSettings, parseConfig } from "../../src/config/config.ts";
 import type { Database } from "../../src/db/database.ts";
+import type { Logger } from "../../src/logger/logger.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createEtlRunner } from "../../src/pipeline/etl-runner.ts";
 import { createEventBus, type EventBus } from "../../src/pipeline/events.ts";
 import { createFailureInjector } from "../../src/pipeline/failure-injection.ts";
+import { createScrubber } from "../../src/security/scrubber.ts";
 import { createSources } from "../../src/sources/create-sources.ts";
 import { quietLogger } from "./databases.ts";
 import type { ReplayServer } from "./replay-server.ts";
@@ -15,7 +17,7 @@ export function createTestRunner(
   db: Database,
   replay: ReplayServer,
   env: Record<string, string> = {},
-  options: { failAfterRecords?: number; bus?: EventBus } = {},
+  options: { failAfterRecords?: number; bus?: EventBus; logger?: Logger } = {},
 ) {
   const config = parseConfig({
     COINGECKO_BASE_URL: replay.coingeckoBase,
@@ -30,10 +32,11 @@ export function createTestRunner(
   });
   const bus = options.bus ?? createEventBus();
   const metrics = createMetrics();
+  const scrub = createScrubber(config.secrets);
   const runner = createEtlRunner({
     db,
-    sources: createSources(config.sources),
-    logger: quietLogger,
+    sources: createSources(config.sources, { scrub }),
+    logger: options.logger ?? quietLogger,
     bus,
     metrics,
     injector: createFailureInjector({ failAfterRecords: options.failAfterRecords }),
@@ -49,8 +52,11 @@ export function createTestRunner(
       CSV: config.sources.csv.driftPolicy,
     },
     checks: { ...consensusSettings(config), countDropPct: config.etl.runCountDropPct },
+    rawRetentionDays: config.etl.rawPayloadRetentionDays,
+    runTimeoutMs: config.etl.runTimeoutMs,
+    scrub,
   });
-  return { runner, bus, metrics, config };
+  return { runner, bus, metrics, config, scrub };
 }
 
 /**

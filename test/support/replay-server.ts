@@ -12,7 +12,13 @@ export type Fault =
   | { kind: "reset" }
   | { kind: "truncated" }
   | { kind: "html"; status?: number }
-  | { kind: "slow"; ms: number };
+  | { kind: "slow"; ms: number }
+  /** Headers and half the body, then silence (the connection stays open). */
+  | { kind: "stall" }
+  /** A body of `bytes` bytes, streamed in 64 KB writes; `declared` sends its content-length too. */
+  | { kind: "huge"; bytes: number; declared?: boolean }
+  /** An error page that quotes what it was sent: `status` with the value of request header `header`. */
+  | { kind: "echo"; status: number; header: string };
 
 export interface RecordedRequest {
   path: string;
@@ -108,6 +114,34 @@ export async function startReplayServer(): Promise<ReplayServer> {
         res.writeHead(200, { "content-type": "application/json" });
         res.end(body.slice(0, Math.floor(body.length / 2)));
         return;
+      case "echo":
+        res.writeHead(fault.status, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: `invalid API key: ${String(req.headers[fault.header] ?? "")}` }));
+        return;
+      case "stall":
+        hanging.add(res);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write(body.slice(0, Math.floor(body.length / 2)));
+        return;
+      case "huge": {
+        res.writeHead(200, {
+          "content-type": "application/json",
+          ...(fault.declared ? { "content-length": String(fault.bytes) } : {}),
+        });
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        let left = fault.bytes;
+        const pump = () => {
+          while (left > 0) {
+            const n = Math.min(left, chunk.length);
+            left -= n;
+            if (!res.write(chunk.subarray(0, n))) return void res.once("drain", pump);
+          }
+          res.end();
+        };
+        res.on("error", () => undefined);
+        pump();
+        return;
+      }
       case "html":
         res.writeHead(fault.status ?? 502, { "content-type": "text/html" });
         res.end(CLOUDFLARE_HTML);

@@ -125,7 +125,11 @@ export function createMarketFeed(options: FeedOptions) {
     const resume = opts.afterSeq ?? null;
     let delivered = resume ?? dispatched ?? (await maxSeq());
     let wake: (() => void) | null = null;
-    const buffer = new SubscriberBuffer(options.bufferSize, opts.mode, delivered);
+    // The buffer must keep whatever the pump pushes from now on: never start it above what the
+    // pump has dispatched (an afterSeq beyond the database's highest seq, after a restore or on a
+    // new DATA_DIR, would otherwise drop every live update up to it).
+    const floor = dispatched === null ? 0n : delivered < dispatched ? delivered : dispatched;
+    const buffer = new SubscriberBuffer(options.bufferSize, opts.mode, floor);
     const subscriber: Subscriber = { filter, buffer, wake: () => wake?.() };
     // Registered before the replay reads: whatever commits from now on arrives live, and what the
     // replay already delivered is skipped by seq (no gap, no duplicate at the seam).
@@ -139,8 +143,10 @@ export function createMarketFeed(options: FeedOptions) {
           where: { seq: { gt: resume }, committedAt: { lt: cutoff } },
           select: { id: true },
         });
-        if (expired) {
-          const latest = await maxSeq();
+        const highest = await maxSeq();
+        // Beyond retention, or beyond anything this database ever committed: refetch, then go on.
+        if (expired || resume > highest) {
+          const latest = highest;
           buffer.skipTo(latest);
           delivered = latest;
           yield { kind: "RESYNC", seq: latest, observation: null, latestPrice: null };

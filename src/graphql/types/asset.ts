@@ -3,6 +3,7 @@ import { builder } from "../builder.ts";
 import { badInput } from "../errors.ts";
 import { type AssetConsensus, consensusByAsset } from "../live/consensus-loader.ts";
 import { pageRequest, toPage } from "../pagination.ts";
+import { MAX_ID, parseId } from "../parse-id.ts";
 import { type Candle, loadCandles } from "../queries/price-history.ts";
 import { SourceEnum } from "./enums.ts";
 
@@ -160,11 +161,7 @@ function parseIds(
   argument: string,
 ): number[] | undefined {
   if (!ids) return undefined;
-  return ids.map((id) => {
-    const n = Number(id);
-    if (!Number.isSafeInteger(n) || n < 1) throw badInput(argument, `not an asset id: ${JSON.stringify(id)}`);
-    return n;
-  });
+  return ids.map((id) => parseId(id, argument, "an asset id"));
 }
 
 function assetWhere(
@@ -320,7 +317,10 @@ builder.queryFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const asset = /^\d+$/.test(args.asset)
-        ? await ctx.prisma.asset.findUnique({ where: { id: Number(args.asset) }, select: { id: true } })
+        ? await ctx.prisma.asset.findUnique({
+            where: { id: parseId(args.asset, "asset") },
+            select: { id: true },
+          })
         : await ctx.prisma.asset.findFirst({
             where: { symbol: args.asset.trim().toUpperCase() },
             orderBy: [{ rank: { sort: "asc", nulls: "last" } }, { id: "asc" }],
@@ -340,7 +340,8 @@ function assetAfter(
 ): Prisma.AssetWhereInput {
   const [value, rawId] = cursor;
   const id = Number(rawId);
-  if (!Number.isSafeInteger(id)) throw badInput("after", "not a cursor returned by this connection");
+  if (!Number.isSafeInteger(id) || Math.abs(id) > MAX_ID)
+    throw badInput("after", "not a cursor returned by this connection");
   const op = dir === "asc" ? "gt" : "lt";
   if (nullsLast && value === null) {
     // Inside the null tail (asc) everything after has a null rank and a larger id; going

@@ -1,5 +1,5 @@
 import { builder } from "../builder.ts";
-import { badInput } from "../errors.ts";
+import { parseId } from "../parse-id.ts";
 import { AssetType } from "./asset.ts";
 import { DriftKindEnum, RunStatusEnum, RunTriggerEnum, SeverityEnum, SourceEnum } from "./enums.ts";
 
@@ -131,12 +131,6 @@ export const EtlRunType = builder.prismaObject("EtlRun", {
   }),
 });
 
-const parseId = (value: string | number, argument: string) => {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw badInput(argument, `not an id: ${JSON.stringify(value)}`);
-  return n;
-};
-
 builder.queryFields((t) => ({
   etlRuns: t.prismaConnection({
     type: "EtlRun",
@@ -186,5 +180,3 @@ builder.queryFields((t) => ({
       }),
   }),
 }));
-
-export { parseId };

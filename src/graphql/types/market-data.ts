@@ -3,6 +3,7 @@ import type { Prisma } from "../../generated/prisma/client.ts";
 import { builder } from "../builder.ts";
 import { badInput } from "../errors.ts";
 import { cursorDate, flip, keysetWhere, pageRequest, toPage } from "../pagination.ts";
+import { parseId } from "../parse-id.ts";
 import { SourceEnum } from "./enums.ts";
 
 export const MarketObservationType = builder.prismaObject("MarketObservation", {
@@ -85,12 +86,7 @@ export function marketDataWhere(
   if (filter?.assetIds) {
     and.push({
       assetId: {
-        in: filter.assetIds.map((id) => {
-          const n = Number(id);
-          if (!Number.isSafeInteger(n))
-            throw badInput("filter.assetIds", `not an asset id: ${JSON.stringify(id)}`);
-          return n;
-        }),
+        in: filter.assetIds.map((id) => parseId(id, "filter.assetIds", "an asset id")),
       },
     });
   }

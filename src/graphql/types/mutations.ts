@@ -1,8 +1,9 @@
 import { requireApiKey } from "../auth.ts";
 import { builder } from "../builder.ts";
 import { badInput, forbidden, notFound } from "../errors.ts";
+import { parseId } from "../parse-id.ts";
 import { SourceEnum } from "./enums.ts";
-import { EtlRunType, parseId } from "./etl-run.ts";
+import { EtlRunType } from "./etl-run.ts";
 
 const TriggerEtlInput = builder.inputType("TriggerEtlInput", {
   fields: (t) => ({

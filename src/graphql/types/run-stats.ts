@@ -1,5 +1,6 @@
 import { builder } from "../builder.ts";
 import { notFound } from "../errors.ts";
+import { parseId } from "../parse-id.ts";
 import {
   loadEtlStats,
   loadPriceMoves,
@@ -10,7 +11,7 @@ import {
 } from "../queries/run-stats.ts";
 import { AssetType } from "./asset.ts";
 import { SourceEnum } from "./enums.ts";
-import { AnomalyType, DriftEventType, parseId } from "./etl-run.ts";
+import { AnomalyType, DriftEventType } from "./etl-run.ts";
 
 const SourceStatsType = builder.objectRef<SourceStatsRow>("SourceStats").implement({
   description: "Statistics of one source's runs (source null = whole runs).",
@@ -123,7 +124,9 @@ interface Comparison {
   sources: SourceDelta[];
   added: number[];
   removed: number[];
-  moves: PriceMove[];
+  /** Where the price-move comparison reads up to (each run's end); loaded only when asked for. */
+  baseEnd: Date;
+  headEnd: Date;
 }
 
 const RunComparisonType = builder.objectRef<Comparison>("RunComparison").implement({
@@ -149,7 +152,11 @@ const RunComparisonType = builder.objectRef<Comparison>("RunComparison").impleme
       resolve: (q, c, _a, ctx) =>
         ctx.prisma.asset.findMany({ ...q, where: { id: { in: c.removed } }, orderBy: { id: "asc" } }),
     }),
-    largestPriceMoves: t.field({ type: [PriceMoveType], resolve: (c) => c.moves }),
+    // Two scans of market_observation: run only when the client selects this field.
+    largestPriceMoves: t.field({
+      type: [PriceMoveType],
+      resolve: (c, _a, ctx) => loadPriceMoves(ctx.prisma, c.baseEnd, c.headEnd),
+    }),
     drift: t.prismaField({
       type: [DriftEventType],
       description: "Drift events of the runs after base up to head",
@@ -225,12 +232,15 @@ builder.queryFields((t) => ({
         for (const id of hs) if (!bs.has(id)) added.add(id);
         for (const id of bs) if (!hs.has(id)) removed.add(id);
       }
-      const moves = await loadPriceMoves(
-        ctx.prisma,
-        base.finishedAt ?? base.startedAt,
-        head.finishedAt ?? new Date(),
-      );
-      return { baseId: base.id, headId: head.id, sources, added: [...added], removed: [...removed], moves };
+      return {
+        baseId: base.id,
+        headId: head.id,
+        sources,
+        added: [...added],
+        removed: [...removed],
+        baseEnd: base.finishedAt ?? base.startedAt,
+        headEnd: head.finishedAt ?? new Date(),
+      };
     },
   }),
 }));

@@ -2,13 +2,15 @@ import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { EtlRun } from "../../generated/prisma/client.ts";
 import type { PipelineEvents } from "../../pipeline/events.ts";
 import { builder } from "../builder.ts";
+import type { GraphQLContext } from "../context.ts";
 import { badInput } from "../errors.ts";
 import { abortable } from "../live/abortable.ts";
 import { busEvents } from "../live/bus-iterator.ts";
 import type { MarketUpdate } from "../live/market-update.ts";
+import { parseId } from "../parse-id.ts";
 import { LatestPriceType } from "./asset.ts";
 import { RunStatusEnum, SourceEnum } from "./enums.ts";
-import { DriftEventType, EtlRunType, parseId } from "./etl-run.ts";
+import { DriftEventType, EtlRunType } from "./etl-run.ts";
 import { MarketObservationType } from "./market-data.ts";
 
 const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
@@ -50,6 +52,11 @@ const MarketUpdateType = builder.objectRef<MarketUpdate>("MarketUpdate").impleme
 
 type RunEvent = PipelineEvents["runStatusChanged"];
 
+/** Marks when a subscription's event arrived: its result's latencyMs is counted from there. */
+const stampEvent = (ctx: GraphQLContext) => () => {
+  ctx.liveEventAt = performance.now();
+};
+
 const SourceProgressType = builder.objectRef<NonNullable<RunEvent["progress"]>>("SourceProgress").implement({
   fields: (t) => ({
     source: t.field({ type: SourceEnum, resolve: (p) => p.source }),
@@ -90,12 +97,18 @@ builder.subscriptionType({
       subscribe: (_root, args, ctx) => {
         const assetIds = args.assetIds?.map((id) => parseId(id, "assetIds"));
         if (args.afterSeq != null && args.afterSeq < 0n) throw badInput("afterSeq", "must not be negative");
-        return abortable((signal) =>
-          ctx.services.feed.subscribe(
-            { symbols: args.symbols, assetIds, sources: args.sources },
-            { afterSeq: args.afterSeq ?? null, mode: args.mode ?? "LATEST", backpressure: ctx.backpressure },
-            signal,
-          ),
+        return abortable(
+          (signal) =>
+            ctx.services.feed.subscribe(
+              { symbols: args.symbols, assetIds, sources: args.sources },
+              {
+                afterSeq: args.afterSeq ?? null,
+                mode: args.mode ?? "LATEST",
+                backpressure: ctx.backpressure,
+              },
+              signal,
+            ),
+          stampEvent(ctx),
         );
       },
       resolve: (update) => update,
@@ -106,15 +119,14 @@ builder.subscriptionType({
       args: { source: t.arg({ type: SourceEnum, required: false }) },
       subscribe: (_root, args, ctx) =>
         abortable(async function* (signal) {
-          for await (const event of busEvents(
-            ctx.services.bus,
-            "driftDetected",
-            signal,
-            (e) => !args.source || e.source === args.source,
-          )) {
+          for await (const event of busEvents(ctx.services.bus, "driftDetected", signal, {
+            accept: (e) => !args.source || e.source === args.source,
+            capacity: ctx.services.subscriptionBufferSize,
+            backpressure: ctx.backpressure,
+          })) {
             for (const id of event.eventIds) yield id;
           }
-        }),
+        }, stampEvent(ctx)),
       resolve: (query, id, _args, ctx) =>
         ctx.prisma.driftEvent.findUniqueOrThrow({ ...query, where: { id: id as unknown as number } }),
     }),
@@ -124,8 +136,16 @@ builder.subscriptionType({
       args: { runId: t.arg.id({ required: false }) },
       subscribe: (_root, args, ctx) => {
         const runId = args.runId == null ? null : parseId(args.runId, "runId");
-        return abortable((signal) =>
-          busEvents(ctx.services.bus, "runStatusChanged", signal, (e) => runId === null || e.runId === runId),
+        return abortable(
+          (signal) =>
+            busEvents(ctx.services.bus, "runStatusChanged", signal, {
+              accept: (e) => runId === null || e.runId === runId,
+              capacity: ctx.services.subscriptionBufferSize,
+              // A slow client gets each run's newest progress per source, and every status change.
+              keyOf: (e) => (e.progress ? `${e.runId}:${e.progress.source}` : null),
+              backpressure: ctx.backpressure,
+            }),
+          stampEvent(ctx),
         );
       },
       resolve: (event) => event,

@@ -1,0 +1,60 @@
+import { GraphQLError } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import type { Scrubber } from "../security/scrubber.ts";
+
+type SingleResult = { data?: unknown; errors?: readonly GraphQLError[]; extensions?: unknown };
+
+function scrubError(e: GraphQLError, scrub: Scrubber): GraphQLError {
+  const message = scrub(e.message);
+  const extensions = scrub.deep(e.extensions);
+  if (message === e.message && extensions === e.extensions) return e;
+  return new GraphQLError(message, { nodes: e.nodes, path: e.path, extensions });
+}
+
+/** A result with every configured secret replaced (a copy when anything changed; else the same). */
+export function scrubResult<R>(result: R, scrub: Scrubber): R {
+  if (!scrub.active || !result || typeof result !== "object" || Symbol.asyncIterator in result) return result;
+  const r = result as SingleResult;
+  const data = scrub.deep(r.data);
+  const errors = r.errors?.map((e) => scrubError(e, scrub));
+  const extensions = scrub.deep(r.extensions);
+  const errorsChanged = errors?.some((e, i) => e !== r.errors![i]) ?? false;
+  if (data === r.data && !errorsChanged && extensions === r.extensions) return result;
+  return { ...r, data, ...(errors && { errors }), extensions } as R;
+}
+
+/** The same values from an async iterable (SSE subscriptions), each scrubbed; return() passes through. */
+function scrubbedStream<T>(source: AsyncIterable<T>, scrub: Scrubber): AsyncIterableIterator<T> {
+  const inner = source[Symbol.asyncIterator]();
+  const it: AsyncIterableIterator<T> = {
+    next: async () => {
+      const step = await inner.next();
+      return step.done ? step : { done: false, value: scrubResult(step.value, scrub) };
+    },
+    return: async (value?: unknown) => (await inner.return?.(value)) ?? { done: true, value: undefined },
+    throw: async (error?: unknown) => {
+      if (inner.throw) return inner.throw(error);
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}
+
+/**
+ * The last line of defence: no GraphQL response (HTTP, SSE) carries a configured secret,
+ * whatever stored value or error message a resolver returned. graphql-ws results go through
+ * scrubResult in server.ts. Registered last, after the plugins that shape the result.
+ */
+export function useScrubbedResults(scrub: Scrubber): Plugin | null {
+  if (!scrub.active) return null;
+  return {
+    onResultProcess({ result, setResult }) {
+      const one = (r: unknown) =>
+        r && typeof r === "object" && Symbol.asyncIterator in r
+          ? scrubbedStream(r as AsyncIterable<unknown>, scrub)
+          : scrubResult(r, scrub);
+      setResult((Array.isArray(result) ? result.map(one) : one(result)) as typeof result);
+    },
+  };
+}
