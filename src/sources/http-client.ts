@@ -123,19 +123,21 @@ export function createHttpClient(options: HttpClientOptions) {
       let retryAfterMs: number | null = null;
       let reason: string;
       // One deadline for the attempt, combined with the run's own signal (interrupts, run timeout).
-      const deadline = AbortSignal.timeout(options.timeoutMs);
-      const attemptSignal = signal ? AbortSignal.any([signal, deadline]) : deadline;
+      const deadline = attemptDeadline(options.timeoutMs, signal);
+      const attemptSignal = deadline.signal;
       try {
-        const response = await ky.get(url, {
-          headers: { accept: "application/json", ...options.headers },
-          timeout: false,
-          retry: 0,
-          throwHttpErrors: false,
-          signal: attemptSignal,
-        });
+        const response = await deadline.race(
+          ky.get(url, {
+            headers: { accept: "application/json", ...options.headers },
+            timeout: false,
+            retry: 0,
+            throwHttpErrors: false,
+            signal: attemptSignal,
+          }),
+        );
         status = response.status;
         if (response.ok) {
-          const { bytes, hash } = await readBody(response, options.maxBodyBytes);
+          const { bytes, hash } = await deadline.race(readBody(response, options.maxBodyBytes));
           return {
             request: { method: "GET", url: safeUrl, headers: archivedHeaders },
             status,
@@ -146,7 +148,7 @@ export function createHttpClient(options: HttpClientOptions) {
             attempts: attempt,
           };
         }
-        const { bytes } = await readBody(response, ERROR_BODY_BYTES, true);
+        const { bytes } = await deadline.race(readBody(response, ERROR_BODY_BYTES, true));
         reason = scrub(describeBody(bytes.toString("utf8")));
         if (!RETRYABLE_STATUS(status)) {
           throw new UpstreamError({
@@ -172,9 +174,11 @@ export function createHttpClient(options: HttpClientOptions) {
             attempts: attempt,
           });
         }
-        reason = deadline.aborted
+        reason = deadline.timedOut()
           ? `timed out after ${options.timeoutMs} ms${status === null ? "" : " while reading the body"}`
           : scrub(`network error: ${networkReason(error)}`);
+      } finally {
+        deadline.clear();
       }
       lastError = new UpstreamError({
         source: options.source,
@@ -193,6 +197,43 @@ export function createHttpClient(options: HttpClientOptions) {
       await sleep(delayMs, signal);
     }
     throw lastError!;
+  };
+}
+
+/**
+ * An attempt's deadline, linked to the caller's signal. Every await of the attempt is raced
+ * against it: aborting fetch alone is not enough on Node 20, whose fetch can lose the link to an
+ * abort signal once the garbage collector has run (seen here: after a few heavy tests a hung
+ * upstream held a run for 90 s past a 400 ms timeout, until its socket closed). The abort still
+ * goes out, best effort, to free the socket.
+ */
+function attemptDeadline(ms: number, parent?: AbortSignal) {
+  const controller = new AbortController();
+  let timedOut = false;
+  let fail!: (reason: unknown) => void;
+  const expired = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  expired.catch(() => undefined);
+  const stop = (reason: unknown) => {
+    controller.abort(reason);
+    fail(reason);
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop(new Error(`timed out after ${ms} ms`));
+  }, ms);
+  const onAbort = () => stop(parent?.reason);
+  if (parent?.aborted) onAbort();
+  else parent?.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    race: <T>(work: Promise<T>): Promise<T> => Promise.race([work, expired]),
+    clear() {
+      clearTimeout(timer);
+      parent?.removeEventListener("abort", onAbort);
+    },
   };
 }
 
