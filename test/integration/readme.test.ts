@@ -4,9 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
-import { createEmptyPostgresDatabase, postgresAdminUrl } from "../support/databases.ts";
+import { createTestApp, startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
+import {
+  createEmptyPostgresDatabase,
+  createPgliteTestDatabase,
+  postgresAdminUrl,
+} from "../support/databases.ts";
 import { readmeBlocks } from "../support/readme.ts";
+import { COINGECKO_TOP250, loadFixture } from "../support/replay-server.ts";
 import { runCli } from "../support/run-cli.ts";
 import { collect, wsClient } from "../support/ws-client.ts";
 
@@ -80,7 +85,7 @@ describe("README JavaScript client", () => {
 
 describe("README shell commands", () => {
   it("the curl call for cron triggers a run with the bearer key", async () => {
-    const curl = blocks.find((b) => b.lang === "sh" && b.code.includes("curl"))!;
+    const curl = blocks.find((b) => b.lang === "sh" && b.code.includes("triggerEtl"))!;
     const command = curl.code.replaceAll("http://localhost:4000", http.url);
     // Asynchronous: the server answering curl runs in this process.
     const child = spawn("bash", ["-c", command], { env: { ...process.env, ETL_API_KEY: TEST_API_KEY } });
@@ -97,6 +102,48 @@ describe("README shell commands", () => {
     const body = JSON.parse(stdout);
     expect(body.errors).toBeUndefined();
     expect(body.data.triggerEtl.run).toMatchObject({ id: expect.any(String), status: expect.any(String) });
+  });
+
+  it("the curl call that releases a quarantine ingests the held records", async () => {
+    const curl = blocks.find((b) => b.lang === "sh" && b.code.includes("releaseQuarantine"))!;
+    const t = await createPgliteTestDatabase();
+    const quarantining = createTestApp(t.db, stack.replay, {
+      env: { ETL_SOURCES: "coingecko", DRIFT_POLICY_COINGECKO: "quarantine" },
+    });
+    const server = await quarantining.listen();
+    try {
+      await quarantining.runner.run({ trigger: "CLI" });
+      const page = loadFixture<Record<string, any>[]>(COINGECKO_TOP250);
+      stack.replay.setCoinGeckoPages([
+        page.map(({ current_price, ...rest }) => ({ ...rest, price_current: current_price * 1.01 })),
+      ]);
+      const held = await quarantining.runner.run({ trigger: "CLI" });
+      expect(held.sources[0]?.quarantined).toBe(250);
+      const command = curl.code.replaceAll("http://localhost:4000", server.url);
+      const out = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+        const child = spawn("bash", ["-c", command], {
+          env: { ...process.env, ETL_API_KEY: TEST_API_KEY, RUN_ID: String(held.runId) },
+        });
+        let stdout = "";
+        child.stdout.on("data", (d) => {
+          stdout += String(d);
+        });
+        child.once("exit", (status) => resolve({ status, stdout }));
+      });
+      expect(out.status).toBe(0);
+      const body = JSON.parse(out.stdout);
+      expect(body.errors).toBeUndefined();
+      const releaseRun = Number(body.data.releaseQuarantine.run.id);
+      const done = await quarantining.runner.run({ trigger: "CLI" }); // waits for the release run
+      expect(done.runId).toBeGreaterThanOrEqual(releaseRun);
+      const run = await t.db.prisma.sourceRun.findFirstOrThrow({ where: { runId: releaseRun } });
+      expect(run).toMatchObject({ status: "SUCCEEDED", written: 250, rejected: 0 });
+    } finally {
+      stack.replay.setCoinGeckoPages([loadFixture(COINGECKO_TOP250)]);
+      await server.server.stop();
+      quarantining.stop();
+      await t.dispose();
+    }
   });
 
   it("every npm command names a script that exists", () => {
