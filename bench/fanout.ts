@@ -8,6 +8,8 @@ import WebSocket from "ws";
 import { createDatabase } from "../src/db/database.ts";
 import type { Logger } from "../src/logger/logger.ts";
 import { upsertObservations } from "../src/pipeline/batch-writer.ts";
+import { createEventBus } from "../src/pipeline/events.ts";
+import { createPgEventTransport } from "../src/pipeline/pg-event-transport.ts";
 import { EMPTY_MARKET_FIELDS, type NormalizedRecord } from "../src/sources/record.ts";
 import { heldMemory, rssOf, startProcess, stop } from "./processes.ts";
 import { log, median, percentile, row } from "./results.ts";
@@ -59,6 +61,7 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
   const seconds = quick ? 2 : 4;
   const rate = 10;
   const db = await createDatabase({ url, dataDir: "unused", logger });
+  const bus = createEventBus({ transport: createPgEventTransport({ db, logger }) });
   const run = await db.prisma.etlRun.create({ data: { trigger: "CLI", requested: ["CSV"] } });
   const assets = (
     await db.prisma.asset.findMany({ take: 10, orderBy: { id: "asc" }, select: { id: true } })
@@ -94,10 +97,16 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
       location: `bench ${tick}`,
       raw: null,
     };
-    const { written } = await db.prisma.$transaction((tx) =>
-      upsertObservations(tx, run.id, "CSV", [{ record, assetId: assets[tick % assets.length]! }]),
-    );
-    return Number(written[0]!.seq);
+    // Through the bus, as a run commits: the event crosses to the server's process with the commit.
+    const seq = await bus.transaction(db.prisma, async (tx, stage) => {
+      const { written } = await upsertObservations(tx, run.id, "CSV", [
+        { record, assetId: assets[tick % assets.length]! },
+      ]);
+      const w = written[0]!;
+      await stage("batchCommitted", { runId: run.id, source: "CSV", seqFrom: w.seq, seqTo: w.seq });
+      return w.seq;
+    });
+    return Number(seq);
   };
 
   const oursReceipts = new Receipts();

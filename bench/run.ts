@@ -360,6 +360,9 @@ async function benchEndToEnd(url: string) {
       rules: { maxSkewMs: 300_000, maxPriceRatio: config.etl.identityMaxPriceRatio },
       driftPolicies: { COINGECKO: "warn", COINPAPRIKA: "warn", CSV: "warn" },
       checks: { ...consensusSettings(config), countDropPct: 50 },
+      rawRetentionDays: 0,
+      runTimeoutMs: 0,
+      scrub: (text: string) => text,
     });
     for (const run of runs) {
       const { gecko, paprika } = moved(run.shift);

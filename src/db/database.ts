@@ -9,6 +9,8 @@ import { lockDataDir } from "./pglite-lock.ts";
 import type { SqlConnection, SqlRunner } from "./sql-connection.ts";
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
+/** The client inside a `$transaction` callback. */
+export type Tx = import("../generated/prisma/client.ts").Prisma.TransactionClient;
 
 export interface Database {
   kind: "postgres" | "pglite";

@@ -1,13 +1,9 @@
-import type { PrismaClient } from "../db/database.ts";
+import type { PrismaClient, Tx } from "../db/database.ts";
 import { intArray } from "../db/int-array.ts";
-import type { Prisma } from "../generated/prisma/client.ts";
 import type { NormalizedRecord, SourceId } from "../sources/record.ts";
-import { EVENT_CHANNEL, encodeEvent } from "./pg-event-transport.ts";
 
 /** Serializes seq allocation: taken in each batch transaction before nextval, so seq order is commit order. */
 export const SEQ_LOCK_KEY = 4_242_002;
-
-export type Tx = Prisma.TransactionClient;
 
 export interface ResolvedRecord {
   record: NormalizedRecord;
@@ -39,7 +35,7 @@ const iso = (d: Date) => d.toISOString();
  * The write path, behind one function: one INSERT … SELECT FROM json_to_recordset(…) ON CONFLICT
  * DO UPDATE per batch, guarded by IS DISTINCT FROM so unchanged rows are not rewritten and get no new seq,
  * with latest_price advanced in the same statement. Rows must be unique on (asset, observedAt).
- * Must run inside the batch transaction.
+ * Must run inside the batch transaction; telling anyone about it is the caller's (the bus's).
  */
 export async function upsertObservations(
   tx: Tx,
@@ -135,16 +131,6 @@ export async function upsertObservations(
         assetId: Number(r.asset_id),
         observedAt: new Date(r.observed_at),
       });
-  }
-  if (rowsWritten.length > 0) {
-    // Inside the transaction: PostgreSQL delivers it on commit, never before, never for a rollback.
-    const event = encodeEvent("batchCommitted", {
-      runId,
-      source,
-      seqFrom: rowsWritten[0]!.seq,
-      seqTo: rowsWritten.at(-1)!.seq,
-    });
-    await tx.$executeRaw`SELECT pg_notify(${EVENT_CHANNEL}, ${event})`;
   }
   return { written: rowsWritten, repeated };
 }

@@ -1,27 +1,27 @@
-import type { IdentityResolver } from "../sources/identity.ts";
+import type { Tx } from "../db/database.ts";
 import type { NormalizedRecord, ParsedItem, Rejection, SourceId } from "../sources/record.ts";
 import {
   type ResolvedRecord,
   rowKey,
-  type Tx,
   updateAssetNames,
   updateSourceRanks,
   upsertObservations,
   type WrittenRow,
 } from "./batch-writer.ts";
+import type { IdentityResolver } from "./identity.ts";
 import { loadReferencePrices, type ReferenceQuery } from "./reference-prices.ts";
+import type { Counts } from "./source-tally.ts";
 import { timeProblem } from "./time-sanity.ts";
 
 export interface BatchInput {
   runId: number;
-  sourceRunId: number;
   source: SourceId;
   /** Contiguous items of one stream, in input order (less the surplus rejections). */
   items: readonly ParsedItem[];
   /** Rejected input items of this batch that were counted but not kept (beyond ETL_REJECTED_ROWS_KEPT). */
   surplusRejected?: number;
-  /** Per-asset watermark (ms) of this source; API sources only. */
-  watermarks: Map<number, number> | null;
+  /** The watermark rule: an observation this source already has something newer for (APIs). */
+  stale: (assetId: number, observedAt: Date) => boolean;
   /** The CSV checkpoint this batch advances to, committed with it. */
   checkpoint: { stream: string; checksum: string; rowOffset: number } | null;
   /** How many rejected rows this batch may still store in full (the rest are only counted). */
@@ -42,7 +42,7 @@ export interface BatchOutcome {
   /** Rows that got a new seq (what subscribers are told about). */
   written: WrittenRow[];
   /** What the batch adds to its source run: each key counts as written once per run. */
-  counts: { written: number; unchanged: number; rejected: number };
+  counts: Counts;
   /** Rejected rows stored in full (at most BatchInput.rejectionRoom). */
   rejectedKept: number;
   /** Records that reached the upsert (written or unchanged), with their assets. */
@@ -55,8 +55,9 @@ const API_SOURCE = (s: SourceId) => s !== "CSV";
 
 /**
  * One batch in one transaction: time and identity checks, new assets and mappings, names and
- * ranks that follow the best source, the observation upsert with latest prices, rejected records,
- * the CSV checkpoint and the source run's counters. Either all of it commits or none of it does.
+ * ranks that follow the best source, the observation upsert with latest prices, rejected records
+ * and the CSV checkpoint; it returns what the batch counts. The caller's transaction stores those
+ * counts too: all of it commits or none of it does.
  */
 export async function commitBatch(
   tx: Tx,
@@ -129,10 +130,7 @@ export async function commitBatch(
     followBestSource(resolver, record, assetId, names);
     if (API_SOURCE(record.source)) ranks.set(assetId, record.rank);
     seen.add(assetId);
-    // Incremental: an observation older than the asset's watermark is skipped; at an equal
-    // timestamp the upsert's IS DISTINCT FROM guard decides.
-    const mark = input.watermarks?.get(assetId);
-    if (mark !== undefined && record.observedAt.getTime() < mark) {
+    if (input.stale(assetId, record.observedAt)) {
       unchanged++;
       continue;
     }
@@ -200,19 +198,16 @@ export async function commitBatch(
     });
   }
   const surplus = input.surplusRejected ?? 0;
-  await tx.sourceRun.update({
-    where: { id: input.sourceRunId },
-    data: {
-      fetched: { increment: input.items.length + surplus },
-      written: { increment: writtenCount },
-      unchanged: { increment: unchanged },
-      rejected: { increment: rejections.length + surplus },
-      rejectedTruncated: { increment: rejections.length - kept.length + surplus },
-    },
-  });
   return {
     written,
-    counts: { written: writtenCount, unchanged, rejected: rejections.length + surplus },
+    counts: {
+      fetched: input.items.length + surplus,
+      written: writtenCount,
+      unchanged,
+      rejected: rejections.length + surplus,
+      quarantined: 0,
+      rejectedTruncated: rejections.length - kept.length + surplus,
+    },
     rejectedKept: kept.length,
     accepted: unique,
     seen: [...seen],

@@ -1,5 +1,5 @@
 import type { SourceId } from "../sources/record.ts";
-import type { RunSummary } from "./etl-runner.ts";
+import type { RunSummary } from "./run-summary.ts";
 
 export interface EtlArgs {
   json: boolean;
@@ -39,31 +39,16 @@ export function parseEtlArgs(argv: readonly string[]): EtlArgs {
 
 /** The --json line: every key always present, error null when none, source names in enum spelling. */
 export function formatRunJson(summary: RunSummary | { error: string }): string {
-  if (!("runId" in summary)) {
-    return JSON.stringify({
-      runId: null,
-      status: "FAILED",
-      durationMs: 0,
-      alreadyRunning: false,
-      error: summary.error,
-      sources: [],
-    });
-  }
-  return JSON.stringify({
-    runId: summary.runId,
-    status: summary.status,
-    durationMs: summary.durationMs,
-    alreadyRunning: summary.alreadyRunning,
-    error: summary.error,
-    sources: summary.sources.map((s) => ({
-      source: s.source,
-      status: s.status,
-      fetched: s.fetched,
-      written: s.written,
-      unchanged: s.unchanged,
-      rejected: s.rejected,
-      quarantined: s.quarantined,
-      error: s.error,
-    })),
-  });
+  return JSON.stringify(
+    "runId" in summary
+      ? summary
+      : {
+          runId: null,
+          status: "FAILED",
+          durationMs: 0,
+          alreadyRunning: false,
+          error: summary.error,
+          sources: [],
+        },
+  );
 }

@@ -1,3 +1,4 @@
+import type { PrismaClient, Tx } from "../db/database.ts";
 import type { SourceId } from "../sources/record.ts";
 
 /**
@@ -6,19 +7,9 @@ import type { SourceId } from "../sources/record.ts";
  * transport (PostgreSQL LISTEN/NOTIFY carries the events between processes).
  */
 export interface PipelineEvents {
-  batchCommitted: {
-    runId: number;
-    source?: SourceId;
-    seqFrom: bigint;
-    seqTo: bigint;
-    assetIds?: number[];
-    written?: number;
-  };
-  driftDetected: {
-    runId: number;
-    source: SourceId;
-    eventIds: number[];
-  };
+  /** Rows with seq in seqFrom..seqTo were written by one batch of `source` in run `runId`. */
+  batchCommitted: { runId: number; source: SourceId; seqFrom: bigint; seqTo: bigint };
+  driftDetected: { runId: number; source: SourceId; eventIds: number[] };
   runStatusChanged: {
     runId: number;
     status: "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED";
@@ -33,18 +24,33 @@ type Listener<K extends EventName> = (payload: PipelineEvents[K]) => void;
 export type Deliver = <K extends EventName>(name: K, payload: PipelineEvents[K]) => void;
 
 /**
- * Carries events to every process, this one included. Batch events are already notified inside
- * their transaction (delivered on commit), so the bus hands them to local listeners directly and
- * never sends them; a copy echoed back by the transport is a harmless extra wake-up.
+ * Carries events to the other processes (never back to this one: the bus delivers locally).
+ * `sendWithin` sends inside a transaction, so the others get the event when it commits and never
+ * for a rollback; `send` is for events published after their commit.
  */
 export interface EventTransport {
   send<K extends EventName>(name: K, payload: PipelineEvents[K]): void;
+  sendWithin<K extends EventName>(tx: Tx, name: K, payload: PipelineEvents[K]): Promise<void>;
   start(deliver: Deliver): Promise<void>;
   stop(): Promise<void>;
 }
 
+/** Stages events inside a transaction (EventBus.transaction). */
+export type Stage = <K extends EventName>(name: K, payload: PipelineEvents[K]) => Promise<void>;
+
 export interface EventBus {
+  /** An event whose commit is done: to this process's listeners now, and to the others. */
   publish<K extends EventName>(name: K, payload: PipelineEvents[K]): void;
+  /**
+   * Runs `fn` in one transaction. Events it stages reach the other processes with the commit
+   * (sent inside the transaction) and this process's listeners right after it; a rollback tells
+   * nobody anything. The write path stages; how an event travels is the bus's business.
+   */
+  transaction<T>(
+    prisma: PrismaClient,
+    fn: (tx: Tx, stage: Stage) => Promise<T>,
+    options?: { timeout?: number; maxWait?: number },
+  ): Promise<T>;
   subscribe<K extends EventName>(name: K, listener: Listener<K>): () => void;
   /** Connects the transport (if any): from then on events also arrive from other processes. */
   start(): Promise<void>;
@@ -53,25 +59,36 @@ export interface EventBus {
 
 /** A listener that throws never breaks the publisher or other listeners. */
 export function createEventBus(
-  options:
-    | { transport?: EventTransport; onListenerError?: (error: unknown) => void }
-    | ((e: unknown) => void) = {},
+  options: { transport?: EventTransport; onListenerError?: (error: unknown) => void } = {},
 ): EventBus {
-  const opts = typeof options === "function" ? { onListenerError: options } : options;
+  const { transport } = options;
   const listeners = new Map<EventName, Set<Listener<EventName>>>();
   const deliver: Deliver = (name, payload) => {
     for (const listener of listeners.get(name) ?? []) {
       try {
         (listener as Listener<typeof name>)(payload);
       } catch (error) {
-        opts.onListenerError?.(error);
+        options.onListenerError?.(error);
       }
     }
   };
   return {
     publish(name, payload) {
-      if (!opts.transport || name === "batchCommitted") deliver(name, payload);
-      else opts.transport.send(name, payload);
+      deliver(name, payload);
+      transport?.send(name, payload);
+    },
+    async transaction(prisma, fn, txOptions) {
+      const staged: [EventName, PipelineEvents[EventName]][] = [];
+      const result = await prisma.$transaction(
+        (tx) =>
+          fn(tx, async (name, payload) => {
+            await transport?.sendWithin(tx, name, payload);
+            staged.push([name, payload]);
+          }),
+        txOptions,
+      );
+      for (const [name, payload] of staged) deliver(name, payload);
+      return result;
     },
     subscribe(name, listener) {
       const set = listeners.get(name) ?? new Set();
@@ -79,7 +96,7 @@ export function createEventBus(
       listeners.set(name, set);
       return () => set.delete(listener as Listener<EventName>);
     },
-    start: async () => opts.transport?.start(deliver),
-    stop: async () => opts.transport?.stop(),
+    start: async () => transport?.start(deliver),
+    stop: async () => transport?.stop(),
   };
 }

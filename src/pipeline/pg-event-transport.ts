@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Database } from "../db/database.ts";
 import type { SqlConnection } from "../db/sql-connection.ts";
 import type { Logger } from "../logger/logger.ts";
@@ -5,19 +6,25 @@ import type { Deliver, EventName, EventTransport, PipelineEvents } from "./event
 
 export const EVENT_CHANNEL = "coinflow_events";
 
-/** JSON with bigint as strings, and the reverse for the fields that are bigint. */
-export function encodeEvent(name: EventName, payload: unknown): string {
-  return JSON.stringify({ name, payload }, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+/** JSON with bigint as strings, and the process it comes from (a process ignores its own). */
+export function encodeEvent(name: EventName, payload: unknown, origin = ""): string {
+  return JSON.stringify({ name, payload, origin }, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
 }
 
-export function decodeEvent(text: string): { name: EventName; payload: PipelineEvents[EventName] } | null {
+export function decodeEvent(
+  text: string,
+): { name: EventName; payload: PipelineEvents[EventName]; origin: string } | null {
   try {
-    const { name, payload } = JSON.parse(text) as { name: EventName; payload: Record<string, unknown> };
+    const { name, payload, origin } = JSON.parse(text) as {
+      name: EventName;
+      payload: Record<string, unknown>;
+      origin?: string;
+    };
     if (name === "batchCommitted") {
       payload.seqFrom = BigInt(payload.seqFrom as string);
       payload.seqTo = BigInt(payload.seqTo as string);
     }
-    return { name, payload: payload as unknown as PipelineEvents[EventName] };
+    return { name, payload: payload as unknown as PipelineEvents[EventName], origin: origin ?? "" };
   } catch {
     return null;
   }
@@ -35,6 +42,8 @@ export function createPgEventTransport(options: {
   maxBackoffMs?: number;
 }): EventTransport {
   const log = options.logger.child({ module: "events" });
+  // This process's events reach its own listeners through the bus: its echoes are dropped.
+  const origin = randomUUID();
   let listener: SqlConnection | null = null;
   let stopped = false;
   let deliver: Deliver | null = null;
@@ -49,7 +58,7 @@ export function createPgEventTransport(options: {
           heartbeat: true,
           onNotification: (payload) => {
             const event = decodeEvent(payload);
-            if (event && deliver) deliver(event.name, event.payload);
+            if (event && event.origin !== origin && deliver) deliver(event.name, event.payload);
           },
         });
         await conn.query(`LISTEN ${EVENT_CHANNEL}`);
@@ -77,9 +86,14 @@ export function createPgEventTransport(options: {
   return {
     send(name, payload) {
       // Published after commit; a failure to notify is logged, subscribers catch up on the next event.
-      options.db.prisma.$executeRaw`SELECT pg_notify(${EVENT_CHANNEL}, ${encodeEvent(name, payload)})`.catch(
+      options.db.prisma
+        .$executeRaw`SELECT pg_notify(${EVENT_CHANNEL}, ${encodeEvent(name, payload, origin)})`.catch(
         (error: unknown) => log.warn({ err: (error as Error).message, event: name }, "notify failed"),
       );
+    },
+    async sendWithin(tx, name, payload) {
+      // PostgreSQL delivers a notification on commit, never before, never for a rollback.
+      await tx.$executeRaw`SELECT pg_notify(${EVENT_CHANNEL}, ${encodeEvent(name, payload, origin)})`;
     },
     async start(d) {
       deliver = d;

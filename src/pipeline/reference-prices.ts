@@ -1,6 +1,6 @@
-import type { ReferencePrice } from "../sources/identity.ts";
+import type { Tx } from "../db/database.ts";
 import type { SourceId } from "../sources/record.ts";
-import type { Tx } from "./batch-writer.ts";
+import type { ReferencePrice } from "./identity.ts";
 
 /** How far from a record's date another source's observation still tells what the asset cost then. */
 export const REFERENCE_WINDOW_MS = 2 * 86_400_000;

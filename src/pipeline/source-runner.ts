@@ -1,31 +1,32 @@
 import type { Database, PrismaClient } from "../db/database.ts";
-import type { Prisma } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { createIdentityResolver } from "../sources/identity.ts";
 import type {
-  FetchedPayload,
   MarketSource,
   NormalizedRecord,
   ParsedItem,
-  Renames,
   SourceId,
   SourceStream,
 } from "../sources/record.ts";
 import { UpstreamError } from "../sources/upstream-error.ts";
 import { clearUnlistedRanks } from "./batch-writer.ts";
-import { type BatchRules, commitBatch } from "./commit-batch.ts";
+import type { BatchRules } from "./commit-batch.ts";
 import {
-  type DriftChange,
   diffFingerprints,
   type Fingerprint,
   fingerprint,
   mergeFingerprints,
   missingRequired,
 } from "./drift.ts";
+import { acceptReleased, loadBaseline, recordDrift } from "./drift-baseline.ts";
 import type { EventBus } from "./events.ts";
 import type { FailureInjector } from "./failure-injection.ts";
+import { createIdentityResolver } from "./identity.ts";
+import { loadIncremental } from "./incremental.ts";
+import { holdStream, type ReleasePlan } from "./quarantine.ts";
 import { archivePayload } from "./raw-archive.ts";
+import { createSourceBatches } from "./source-batches.ts";
+import { type Counts, createTally } from "./source-tally.ts";
 
 export interface SourceRunDeps {
   db: Database;
@@ -42,21 +43,9 @@ export interface SourceRunDeps {
   signal: AbortSignal;
 }
 
-/** Held streams to ingest again (releaseQuarantine): their archived payloads and the renames to apply. */
-export interface ReleasePlan {
-  fromRunId: number;
-  streams: { name: string; payload: FetchedPayload }[];
-  renames: Renames;
-}
-
-export interface SourceRunResult {
+export interface SourceRunResult extends Omit<Counts, "rejectedTruncated"> {
   source: SourceId;
   status: "SUCCEEDED" | "FAILED";
-  fetched: number;
-  written: number;
-  unchanged: number;
-  rejected: number;
-  quarantined: number;
   error: string | null;
   touchedAssetIds: Set<number>;
   durationMs: number;
@@ -83,6 +72,9 @@ const NULLABLE_FIELDS = [
   "rank",
 ] as const satisfies readonly (keyof NormalizedRecord)[];
 
+/** The shortest interval between two progress events of one source run. */
+const PROGRESS_EVERY_MS = 250;
+
 /** Faults of the source itself (network, upstream, unreadable file): the source fails, the run goes on. */
 function isSourceFault(error: unknown): boolean {
   if (error instanceof UpstreamError) return true;
@@ -90,16 +82,21 @@ function isSourceFault(error: unknown): boolean {
   return typeof code === "string" && ["ENOENT", "EACCES", "EISDIR", "ENOTDIR", "EMFILE"].includes(code);
 }
 
-/** The shortest interval between two progress events of one source run. */
-const PROGRESS_EVERY_MS = 250;
+const errorKind = (error: unknown) =>
+  error instanceof UpstreamError ? error.kind : isSourceFault(error) ? "permanent" : "fatal";
 
-const positionOf = (item: ParsedItem) => (item.ok ? item.record.position : item.rejection.position);
+/** The first chunk (for the fingerprint), then the same items as if nothing had been read. */
+async function* withFirst(first: ParsedItem[], rest: AsyncIterator<ParsedItem[]>) {
+  yield first;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
 
 /**
- * Runs one source inside a run: archive each stream, check drift, then write batches (each batch
- * and its checkpoint commit together). Source faults mark the source FAILED and return; database
- * errors, injected failures and interruptions are rethrown as SourceCrash to fail the run. With
- * a release plan, the held streams are ingested from the archive instead, with the drift gate off.
+ * Runs one source inside a run: archive each stream, check drift, then write its items in batches
+ * (source-batches.ts: each batch and its checkpoint commit together). Source faults mark the
+ * source FAILED and return; database errors, injected failures and interruptions are rethrown as
+ * SourceCrash to fail the run. With a release plan, the held streams are ingested from the
+ * archive instead, with the drift gate off.
  */
 export async function runSource(
   deps: SourceRunDeps,
@@ -111,160 +108,65 @@ export async function runSource(
   const prisma = deps.db.prisma;
   const log = deps.logger.child({ module: "pipeline", runId, source: source.id });
   const started = performance.now();
-  const result: SourceRunResult = {
-    source: source.id,
-    status: "SUCCEEDED",
-    fetched: 0,
-    written: 0,
-    unchanged: 0,
-    rejected: 0,
-    quarantined: 0,
-    error: null,
-    touchedAssetIds: new Set(),
-    durationMs: 0,
-  };
-  const checkpointKind = source.id === "CSV" ? "file" : "watermark";
-  const [assets, mappings, latest, checkpoints, baselineRow] = await Promise.all([
+  const [assets, mappings, incremental, baseline] = await Promise.all([
     prisma.asset.findMany({ select: { id: true, symbol: true, name: true, rank: true } }),
     prisma.assetSource.findMany({
       select: { assetId: true, source: true, file: true, sourceAssetId: true, symbol: true },
     }),
-    prisma.latestPrice.findMany({
-      where: { source: source.id },
-      select: { assetId: true, observedAt: true },
-    }),
-    prisma.checkpoint.findMany({ where: { source: source.id } }),
-    prisma.driftBaseline.findUnique({ where: { source: source.id } }),
+    loadIncremental(prisma, source),
+    loadBaseline(prisma, source.id),
   ]);
-  const watermarks = new Map(latest.map((l) => [l.assetId, l.observedAt.getTime()]));
   const resolver = createIdentityResolver({ assets, mappings });
-  const checkpointBefore = Object.fromEntries(
-    checkpoints.map((c) => [c.stream, { checksum: c.checksum, rowOffset: c.rowOffset }]),
-  );
   const sourceRun = await prisma.sourceRun.create({
-    data: {
-      runId,
-      source: source.id,
-      checkpointBefore: checkpointKind === "file" ? checkpointBefore : { watermarks: watermarks.size },
-    },
+    data: { runId, source: source.id, checkpointBefore: incremental.before() },
   });
-  const reported = (baselineRow?.fingerprint ?? null) as Fingerprint | null;
-  const accepted = (baselineRow?.accepted ?? baselineRow?.fingerprint ?? null) as Fingerprint | null;
-  const renames = { ...((baselineRow?.renames ?? {}) as Renames), ...release?.renames };
-  let union: Fingerprint = {};
-  const nulls = Object.fromEntries(NULLABLE_FIELDS.map((f) => [f, 0])) as Record<
-    (typeof NULLABLE_FIELDS)[number],
-    number
-  >;
-  let acceptedCount = 0;
-  let rejectedKept = 0;
-  let currentStream: string | null = null;
-  let batches = 0;
-  let held = 0;
-  let failure: unknown = null;
+  const renames = { ...baseline.renames, ...release?.renames };
+  const tally = createTally();
+  const touched = new Set<number>();
   const seenAssetIds = new Set<number>();
-
-  /**
-   * Writes one batch: `items` in full, plus `surplus` rejected items that were only counted (once
-   * ETL_REJECTED_ROWS_KEPT are stored, rejected rows are not kept in memory either). `end` is the
-   * position after the batch's last input item, where the checkpoint moves to.
-   */
-  const writeBatch = async (stream: SourceStream, items: ParsedItem[], surplus: number, end: number) => {
-    const records = items.filter((i) => i.ok).length;
-    deps.signal.throwIfAborted();
-    deps.injector.beforeWrite(records);
-    const outcome = await prisma.$transaction(
-      (tx) =>
-        commitBatch(
-          tx,
-          {
-            runId,
-            sourceRunId: sourceRun.id,
-            source: source.id,
-            items,
-            surplusRejected: surplus,
-            watermarks: checkpointKind === "watermark" ? watermarks : null,
-            checkpoint:
-              checkpointKind === "file"
-                ? { stream: stream.name, checksum: stream.payload.contentHash, rowOffset: end }
-                : null,
-            rejectionRoom: deps.rejectedRowsKept - rejectedKept,
-          },
-          resolver,
-          { ...deps.rules, now: Date.now() },
-        ),
-      { timeout: 120_000, maxWait: 60_000 },
-    );
-    batches++;
-    rejectedKept += outcome.rejectedKept;
-    result.fetched += items.length + surplus;
-    result.written += outcome.counts.written;
-    result.unchanged += outcome.counts.unchanged;
-    result.rejected += outcome.counts.rejected;
-    for (const { record, assetId } of outcome.accepted) {
-      acceptedCount++;
-      for (const f of NULLABLE_FIELDS) if (record[f] === null) nulls[f]++;
-      watermarks.set(assetId, Math.max(watermarks.get(assetId) ?? -1, record.observedAt.getTime()));
-    }
-    for (const w of outcome.written) result.touchedAssetIds.add(w.assetId);
-    for (const id of outcome.seen) seenAssetIds.add(id);
-    metrics.records.inc({ source: source.id, outcome: "written" }, outcome.counts.written);
-    metrics.records.inc({ source: source.id, outcome: "unchanged" }, outcome.counts.unchanged);
-    metrics.records.inc({ source: source.id, outcome: "rejected" }, outcome.counts.rejected);
-    if (outcome.written.length > 0) {
-      bus.publish("batchCommitted", {
-        runId,
-        source: source.id,
-        seqFrom: outcome.written[0]!.seq,
-        seqTo: outcome.written.at(-1)!.seq,
-        assetIds: [...new Set(outcome.written.map((w) => w.assetId))],
-        written: outcome.written.length,
-      });
-    }
-    publishProgress(false);
-  };
-
+  const nulls = Object.fromEntries(NULLABLE_FIELDS.map((f) => [f, 0])) as Record<string, number>;
+  let acceptedCount = 0;
+  let lastProgress = 0;
   // Progress after the first batch, then at most every PROGRESS_EVERY_MS, and once more at the
   // end: a file of a million rows is 2,000 batches, and every event crosses the cluster (NOTIFY)
   // and starts a new response-cache generation.
-  let lastProgress = 0;
   const publishProgress = (final: boolean) => {
     const now = performance.now();
-    if (!final && lastProgress !== 0 && now - lastProgress < PROGRESS_EVERY_MS) return;
-    if (final && lastProgress === 0) return;
+    if (final ? lastProgress === 0 : lastProgress !== 0 && now - lastProgress < PROGRESS_EVERY_MS) return;
     lastProgress = now;
+    const { fetched, written, unchanged, rejected } = tally.total;
     bus.publish("runStatusChanged", {
       runId,
       status: "RUNNING",
       source: source.id,
-      progress: {
-        source: source.id,
-        fetched: result.fetched,
-        written: result.written,
-        unchanged: result.unchanged,
-        rejected: result.rejected,
-      },
+      progress: { source: source.id, fetched, written, unchanged, rejected },
     });
   };
+  const batches = createSourceBatches({
+    ...deps,
+    runId,
+    sourceRunId: sourceRun.id,
+    source: source.id,
+    resolver,
+    incremental,
+    tally,
+    onCommitted(outcome) {
+      for (const { record } of outcome.accepted) {
+        acceptedCount++;
+        for (const f of NULLABLE_FIELDS) if (record[f] === null) nulls[f]!++;
+      }
+      for (const w of outcome.written) touched.add(w.assetId);
+      for (const id of outcome.seen) seenAssetIds.add(id);
+      for (const outcomeName of ["written", "unchanged", "rejected"] as const)
+        metrics.records.inc({ source: source.id, outcome: outcomeName }, outcome.counts[outcomeName]);
+      publishProgress(false);
+    },
+  });
 
-  /** A stream whose required fields vanished: counted, kept in the archive, ingested on release. */
-  const hold = async (stream: SourceStream, payloadId: number, missing: string[]) => {
-    let records = 0;
-    for await (const chunk of stream.chunks()) records += chunk.length;
-    await prisma.quarantinedStream.create({
-      data: { runId, source: source.id, stream: stream.name, payloadId, records, missingFields: missing },
-    });
-    await prisma.sourceRun.update({
-      where: { id: sourceRun.id },
-      data: { fetched: { increment: records }, quarantined: { increment: records } },
-    });
-    result.fetched += records;
-    result.quarantined += records;
-    metrics.records.inc({ source: source.id, outcome: "quarantined" }, records);
-    held++;
-    log.warn({ stream: stream.name, missing, records }, "required fields missing: stream quarantined");
-  };
-
+  let union: Fingerprint = {};
+  let held = 0;
+  let currentStream: string | null = null;
+  let failure: unknown = null;
   const streams: AsyncIterable<SourceStream> = release
     ? (async function* () {
         for (const s of release.streams) yield source.fromArchive!(s.name, s.payload, { renames });
@@ -275,100 +177,60 @@ export async function runSource(
     for await (const stream of streams) {
       currentStream = stream.name;
       const payloadId = await archivePayload(deps.db, runId, source.id, stream.payload);
-      const cp = checkpoints.find((c) => c.stream === stream.name);
-      const skipBelow = cp && cp.checksum === stream.payload.contentHash ? cp.rowOffset : 0;
-      let batch: ParsedItem[] = [];
-      let size = 0;
-      let surplus = 0;
-      let heldRejections = 0;
-      let end = 0;
-      let first = true;
-      for await (const chunk of stream.chunks()) {
-        if (first) {
-          first = false;
-          const print = fingerprint(
-            chunk.map((i) => (i.ok ? i.record.raw : i.rejection.raw)),
-            stream.fields ?? [],
-          );
-          union = mergeFingerprints(union, print);
-          const missing = accepted && !release ? missingRequired(source.id, accepted, print, renames) : [];
-          if (missing.length > 0 && deps.driftPolicy === "quarantine") {
-            await hold(stream, payloadId, missing);
-            break;
-          }
-        }
-        for (const item of chunk) {
-          if (positionOf(item) < skipBelow) {
-            // Committed by an earlier run (same file, same checksum): already ingested.
-            result.fetched++;
-            result.unchanged++;
-            continue;
-          }
-          // A batch closes after batchSize input items, accepted or not: memory, transaction
-          // size and checkpoint progress are bounded by the batch, never by the input. Rejected
-          // rows beyond what is stored in full are counted, not held.
-          if (!item.ok && rejectedKept + heldRejections >= deps.rejectedRowsKept) surplus++;
-          else {
-            batch.push(item);
-            if (!item.ok) heldRejections++;
-          }
-          size++;
-          end = positionOf(item) + 1;
-          if (size >= deps.batchSize) {
-            await writeBatch(stream, batch, surplus, end);
-            batch = [];
-            size = 0;
-            surplus = 0;
-            heldRejections = 0;
-          }
-        }
+      const chunks = stream.chunks()[Symbol.asyncIterator]();
+      const first = await chunks.next();
+      if (first.done) continue;
+      const print = fingerprint(
+        first.value.map((i) => (i.ok ? i.record.raw : i.rejection.raw)),
+        stream.fields ?? [],
+      );
+      union = mergeFingerprints(union, print);
+      const missing =
+        baseline.accepted && !release ? missingRequired(source.id, baseline.accepted, print, renames) : [];
+      if (missing.length > 0 && deps.driftPolicy === "quarantine") {
+        await chunks.return?.();
+        const records = await holdStream(prisma, { runId, source: source.id, stream, payloadId, missing });
+        tally.note({ fetched: records, quarantined: records });
+        metrics.records.inc({ source: source.id, outcome: "quarantined" }, records);
+        held++;
+        log.warn({ stream: stream.name, missing, records }, "required fields missing: stream quarantined");
+        continue;
       }
-      if (size > 0) await writeBatch(stream, batch, surplus, end);
+      await batches.write(stream, withFirst(first.value, chunks));
     }
     publishProgress(true);
-    if (!release) {
-      const changes = reported ? diffFingerprints(reported, union) : [];
-      await recordDrift(deps, runId, source.id, changes, union, reported === null, held === 0);
-    } else if (Object.keys(union).length > 0) {
-      // Released: the payload's shape is accepted, with the renames that make it readable.
-      await prisma.driftBaseline.update({
-        where: { source: source.id },
-        data: {
-          accepted: union as unknown as Prisma.InputJsonObject,
-          renames: renames as Prisma.InputJsonObject,
-        },
+    if (release) await acceptReleased(prisma, source.id, union, renames);
+    else {
+      await recordDrift({ prisma, bus, metrics }, runId, source.id, {
+        changes: baseline.reported ? diffFingerprints(baseline.reported, union) : [],
+        current: union,
+        firstBaseline: baseline.reported === null,
+        accept: held === 0,
       });
     }
     // The latest successful listing decides ranks: coins it no longer lists lose theirs.
-    if (checkpointKind === "watermark" && held === 0 && !release) {
+    if (incremental.kind === "watermark" && held === 0 && !release) {
       await clearUnlistedRanks(prisma, source.id, seenAssetIds);
     }
   } catch (error) {
     failure = error;
-    result.status = "FAILED";
-    result.error = error instanceof Error ? error.message : String(error);
     if (!isSourceFault(error)) {
       await finishSourceRun(prisma, sourceRun.id, {
-        result,
+        counts: tally.total,
         started,
         failure: error,
         nullRates: null,
-        checkpointAfter: await checkpointsAfter().catch(() => null),
+        checkpointAfter: await incremental.after(prisma, source.id).catch(() => null),
         seenAssetIds,
       }).catch(() => undefined);
       throw new SourceCrash(error, {
         source: source.id,
         stream: currentStream,
-        committedRecords: result.written,
-        batches,
+        committedRecords: tally.total.written,
+        batches: batches.commits,
       });
     }
-    log.warn({ err: result.error }, "source failed");
-  }
-  async function checkpointsAfter() {
-    if (checkpointKind === "watermark") return { watermarks: watermarks.size };
-    const rows = await prisma.checkpoint.findMany({ where: { source: source.id } });
-    return Object.fromEntries(rows.map((c) => [c.stream, { checksum: c.checksum, rowOffset: c.rowOffset }]));
+    log.warn({ err: (error as Error).message }, "source failed");
   }
   const nullRates =
     acceptedCount > 0
@@ -377,23 +239,31 @@ export async function runSource(
         )
       : null;
   await finishSourceRun(prisma, sourceRun.id, {
-    result,
+    counts: tally.total,
     started,
     failure,
     nullRates,
-    checkpointAfter: await checkpointsAfter(),
+    checkpointAfter: await incremental.after(prisma, source.id),
     seenAssetIds,
   });
-  result.durationMs = Math.round(performance.now() - started);
-  metrics.sourceDuration.observe({ source: source.id }, result.durationMs / 1000);
-  return result;
+  const durationMs = Math.round(performance.now() - started);
+  metrics.sourceDuration.observe({ source: source.id }, durationMs / 1000);
+  const { rejectedTruncated: _, ...counts } = tally.total;
+  return {
+    source: source.id,
+    status: failure ? "FAILED" : "SUCCEEDED",
+    ...counts,
+    error: failure ? (failure instanceof Error ? failure.message : String(failure)) : null,
+    touchedAssetIds: touched,
+    durationMs,
+  };
 }
 
 async function finishSourceRun(
   prisma: PrismaClient,
   id: number,
   end: {
-    result: SourceRunResult;
+    counts: Counts;
     started: number;
     failure: unknown;
     nullRates: Record<string, number> | null;
@@ -401,78 +271,21 @@ async function finishSourceRun(
     seenAssetIds: ReadonlySet<number>;
   },
 ) {
-  const { result, failure: error } = end;
+  const error = end.failure;
   await prisma.sourceRun.update({
     where: { id },
     data: {
-      status: result.status,
+      status: error ? "FAILED" : "SUCCEEDED",
       finishedAt: new Date(),
       durationMs: Math.round(performance.now() - end.started),
-      // Final totals. Batches advanced them as they committed; these also count what never
-      // reached a batch (checkpoint skips, quarantined streams).
-      fetched: result.fetched,
-      written: result.written,
-      unchanged: result.unchanged,
-      rejected: result.rejected,
-      quarantined: result.quarantined,
-      error: result.error,
-      errorKind: error
-        ? error instanceof UpstreamError
-          ? error.kind
-          : isSourceFault(error)
-            ? "permanent"
-            : "fatal"
-        : null,
+      // The tally's totals: what the batches stored plus what never reached one (checkpoint
+      // skips, held streams).
+      ...end.counts,
+      error: error ? (error instanceof Error ? error.message : String(error)) : null,
+      errorKind: error ? errorKind(error) : null,
       nullRates: end.nullRates ?? undefined,
       checkpointAfter: end.checkpointAfter ?? undefined,
       seenAssetIds: [...end.seenAssetIds].sort((a, b) => a - b),
     },
   });
-}
-
-/**
- * Each change is reported once, then the reporting baseline advances. The accepted baseline (what
- * required fields are checked against) advances only when nothing was held: a quarantine holds
- * until it is released, instead of becoming the new normal.
- */
-async function recordDrift(
-  deps: SourceRunDeps,
-  runId: number,
-  source: SourceId,
-  changes: DriftChange[],
-  current: Fingerprint,
-  firstBaseline: boolean,
-  accept: boolean,
-) {
-  if (Object.keys(current).length === 0) return;
-  if (!firstBaseline && changes.length === 0 && !accept) return;
-  const print = current as unknown as Prisma.InputJsonObject;
-  const ids = await deps.db.prisma.$transaction(async (tx) => {
-    const created = [];
-    for (const c of changes) {
-      created.push(
-        await tx.driftEvent.create({
-          data: {
-            runId,
-            source,
-            kind: c.kind,
-            path: c.path,
-            renamedFrom: c.renamedFrom ?? null,
-            fromType: c.fromType ?? null,
-            toType: c.toType ?? null,
-            confidence: c.confidence,
-          },
-          select: { id: true },
-        }),
-      );
-    }
-    await tx.driftBaseline.upsert({
-      where: { source },
-      update: { fingerprint: print, runId, ...(accept ? { accepted: print } : {}) },
-      create: { source, fingerprint: print, accepted: print, runId },
-    });
-    return created.map((c) => c.id);
-  });
-  for (const c of changes) deps.metrics.driftEvents.inc({ source, kind: c.kind });
-  if (ids.length > 0) deps.bus.publish("driftDetected", { runId, source, eventIds: ids });
 }

@@ -107,6 +107,7 @@ function pageStream(
 export function createCoinGeckoSource(options: CoinGeckoOptions): MarketSource {
   return {
     id: "COINGECKO",
+    checkpoint: "watermark",
     async *streams({ signal, renames } = {}) {
       for (let page = 1; page <= options.maxPages; page++) {
         const url =

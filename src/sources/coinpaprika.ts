@@ -113,6 +113,7 @@ export function createCoinPaprikaSource(options: CoinPaprikaOptions): MarketSour
   };
   return {
     id: "COINPAPRIKA",
+    checkpoint: "watermark",
     async *streams({ signal, renames } = {}) {
       yield tickers(await options.get(`${options.baseUrl}/tickers?quotes=USD`, signal), renames);
     },

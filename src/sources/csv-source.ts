@@ -232,6 +232,7 @@ export function createCsvSource(options: CsvSourceOptions): MarketSource {
   const archiveMaxBytes = options.archiveMaxBytes ?? 8 * 1024 * 1024;
   return {
     id: "CSV",
+    checkpoint: "file",
     async *streams() {
       for (const spec of options.paths) {
         const parsed = parsePathSpec(spec);

@@ -88,6 +88,12 @@ export interface StreamOptions {
 
 export interface MarketSource {
   id: SourceId;
+  /**
+   * How the pipeline knows what it ingested already. `file`: a stream (a CSV file) is checkpointed
+   * by checksum and committed row offset (history files are older than live data and may be
+   * newest-first). `watermark`: an API's observation older than its asset's newest is skipped.
+   */
+  checkpoint: "file" | "watermark";
   /** Streams in a fixed order; the next one is fetched only when asked for. */
   streams(options?: StreamOptions): AsyncIterable<SourceStream>;
   /**

@@ -11,6 +11,7 @@ export function scrubbedSource(source: MarketSource, scrub: Scrubber): MarketSou
   if (!scrub.active) return source;
   return {
     id: source.id,
+    checkpoint: source.checkpoint,
     async *streams(signal) {
       for await (const stream of source.streams(signal)) {
         yield {

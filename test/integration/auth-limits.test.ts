@@ -2,6 +2,7 @@ import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
+import { waitForIdle } from "../support/pipeline.ts";
 import { collect } from "../support/ws-client.ts";
 
 let stack: TestStack;
@@ -44,7 +45,7 @@ function wsFrom(forwardedFor: string, key: string) {
 }
 
 async function idle() {
-  while (stack.app.runner.activeRunId !== null) await new Promise((r) => setTimeout(r, 50));
+  await waitForIdle(stack.t.db);
 }
 
 describe("API key failures are limited per client, and never lock out the right key", () => {

@@ -97,3 +97,12 @@ export async function snapshot(db: Database) {
     ),
   };
 }
+
+/** Resolves once no run is RUNNING in the database (runs started by triggers that return at once). */
+export async function waitForIdle(db: Database, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while ((await db.prisma.etlRun.count({ where: { status: "RUNNING" } })) > 0) {
+    if (Date.now() > until) throw new Error(`a run was still RUNNING after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,5 +1,5 @@
+import type { NormalizedRecord, SourceId } from "../sources/record.ts";
 import aliasFile from "./identity-aliases.json" with { type: "json" };
-import type { NormalizedRecord, SourceId } from "./record.ts";
 
 /**
  * Identity resolution: which canonical asset a record belongs to. Pure and deterministic: the

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { normalizeCoinGeckoItem } from "./coingecko.ts";
-import { normalizeCoinPaprikaTicker } from "./coinpaprika.ts";
+import { normalizeCoinGeckoItem } from "../sources/coingecko.ts";
+import { normalizeCoinPaprikaTicker } from "../sources/coinpaprika.ts";
+import type { NormalizedRecord, ParsedItem } from "../sources/record.ts";
 import { createIdentityResolver, type IdentityDecision, type ResolveOptions } from "./identity.ts";
-import type { NormalizedRecord, ParsedItem } from "./record.ts";
 
 const fixture = (path: string) => JSON.parse(readFileSync(`test/fixtures/${path}`, "utf8"));
 const records = (items: ParsedItem[]) =>

@@ -1,0 +1,119 @@
+import type { Database } from "../db/database.ts";
+import type { EtlRun, RunTrigger } from "../generated/prisma/client.ts";
+import type { Logger } from "../logger/logger.ts";
+import type { SourceId } from "../sources/record.ts";
+import { type RunLock, tryRunLock } from "./run-lock.ts";
+
+export const SOURCE_ORDER: readonly SourceId[] = ["COINGECKO", "COINPAPRIKA", "CSV"];
+
+export interface StartOptions {
+  trigger: RunTrigger;
+  /** Defaults to every configured source. */
+  sources?: SourceId[];
+  idempotencyKey?: string;
+  /** Scheduled runs: the slot ⌊now / interval⌋; a slot that already has a run is skipped. */
+  scheduleSlot?: bigint;
+  /** releaseQuarantine: ingest the streams this run held for this source (the only source run). */
+  release?: { runId: number; source: SourceId };
+}
+
+export class RunLockBusyError extends Error {
+  constructor() {
+    super("another process holds the ETL run lock but no running run is recorded yet; try again");
+    this.name = "RunLockBusyError";
+  }
+}
+
+/** What a start request comes to: a run of its own (with the lock), or an existing one. */
+export type Admission =
+  | { kind: "started"; run: EtlRun; lock: RunLock }
+  /** The run this idempotency key already names (it may still be running). */
+  | { kind: "known"; run: EtlRun }
+  /** Another run was going: this request joined it. */
+  | { kind: "joined"; run: EtlRun }
+  /** A scheduled slot that already had its run. */
+  | { kind: "skipped"; run: EtlRun };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Admission: the idempotency key, the cluster-wide lock, the sweep of abandoned runs and the
+ * schedule slot decide whether a request starts a run. One run at a time across processes
+ * (advisory lock on PostgreSQL, in-process on PGlite); a run left RUNNING by a dead process is
+ * marked FAILED (abandoned) by the next one that holds the lock.
+ */
+export async function admitRun(
+  deps: { db: Database; sources: ReadonlySet<SourceId>; owner: string; logger: Logger },
+  options: StartOptions,
+): Promise<Admission> {
+  const prisma = deps.db.prisma;
+  const key = options.idempotencyKey;
+  if (key) {
+    // The run created with this key, or the one a trigger with it joined.
+    const existing =
+      (await prisma.etlRun.findUnique({ where: { idempotencyKey: key } })) ??
+      (await prisma.runIdempotencyKey.findUnique({ where: { key }, include: { run: true } }))?.run;
+    if (existing) return { kind: "known", run: existing };
+  }
+  let lock = await tryRunLock(deps.db);
+  for (let attempt = 0; !lock && attempt < 40; attempt++) {
+    const running = await prisma.etlRun.findFirst({ where: { status: "RUNNING" }, orderBy: { id: "desc" } });
+    if (running) {
+      // Joined, not started: the key still names this run, so a retry after it ends gets it back.
+      if (key) {
+        await prisma.runIdempotencyKey.createMany({
+          data: [{ key, runId: running.id }],
+          skipDuplicates: true,
+        });
+      }
+      return { kind: "joined", run: running };
+    }
+    await sleep(100);
+    lock = await tryRunLock(deps.db);
+  }
+  if (!lock) throw new RunLockBusyError();
+  try {
+    // We hold the lock, so any run still RUNNING belongs to a process that died.
+    const abandoned = await prisma.etlRun.updateMany({
+      where: { status: "RUNNING" },
+      data: {
+        status: "FAILED",
+        finishedAt: new Date(),
+        error: "abandoned: the process running it stopped before it finished",
+      },
+    });
+    if (abandoned.count > 0) {
+      await prisma.sourceRun.updateMany({
+        where: { status: "RUNNING" },
+        data: { status: "FAILED", finishedAt: new Date(), error: "abandoned", errorKind: "fatal" },
+      });
+      deps.logger.warn({ count: abandoned.count }, "marked abandoned runs FAILED");
+    }
+    if (options.scheduleSlot !== undefined) {
+      const taken = await prisma.etlRun.findFirst({ where: { scheduleSlot: options.scheduleSlot } });
+      if (taken) {
+        await lock.release();
+        return { kind: "skipped", run: taken };
+      }
+    }
+    const wanted = options.release ? [options.release.source] : options.sources;
+    const requested = SOURCE_ORDER.filter(
+      (s) => deps.sources.has(s) && (wanted === undefined || wanted.includes(s)),
+    );
+    const run = await prisma.etlRun.create({
+      data: {
+        trigger: options.trigger,
+        requested,
+        idempotencyKey: key ?? null,
+        scheduleSlot: options.scheduleSlot ?? null,
+        owner: deps.owner,
+      },
+    });
+    return { kind: "started", run, lock };
+  } catch (error) {
+    await lock.release();
+    // Two callers with one idempotency key: the loser returns the winner's run.
+    if (key && (error as { code?: string }).code === "P2002") return admitRun(deps, options);
+    throw error;
+  }
+}
