@@ -10,14 +10,16 @@ import { buildSchema } from "./graphql/schema.ts";
 import { createLogger, type Logger } from "./logger/logger.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { type EtlArgs, formatRunJson, parseEtlArgs } from "./pipeline/etl-cli.ts";
-import { createEtlRunner, SOURCE_ORDER } from "./pipeline/etl-runner.ts";
+import { createEtlRunner } from "./pipeline/etl-runner.ts";
 import { createEventBus } from "./pipeline/events.ts";
 import { createFailureInjector } from "./pipeline/failure-injection.ts";
 import { createPgEventTransport } from "./pipeline/pg-event-transport.ts";
 import { createScheduler } from "./pipeline/scheduler.ts";
 import { createScrubber } from "./security/scrubber.ts";
 import { createServer } from "./server/server.ts";
+import { resetDriftBaseline } from "./services/drift.ts";
 import { createSources } from "./sources/create-sources.ts";
+import { SOURCE_ORDER } from "./sources/record.ts";
 
 /**
  * The composition root: the only file that wires modules together.
@@ -127,7 +129,7 @@ async function main(command: Command, argv: string[]) {
 
   if (command === "etl") {
     if (etlArgs.resetDrift) {
-      await db.prisma.driftBaseline.deleteMany({ where: { source: etlArgs.resetDrift } });
+      await resetDriftBaseline(db.prisma, etlArgs.resetDrift);
       logger.info(
         { source: etlArgs.resetDrift },
         "drift baseline reset; the next successful run sets a new one",

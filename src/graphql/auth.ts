@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { GraphQLError } from "graphql";
+import { forbidden, unauthenticated } from "../services/errors.ts";
 import type { GraphQLContext } from "./context.ts";
-import { forbidden, unauthenticated } from "./errors.ts";
 
 /** Counts failed API-key attempts per client in a sliding window (bounded map). */
 export function createAuthFailureLimiter(options: {

@@ -2,9 +2,9 @@ import type { PrismaClient } from "../db/database.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { EtlRunner } from "../pipeline/etl-runner.ts";
 import type { EventBus } from "../pipeline/events.ts";
+import type { ConsensusSettings } from "../services/consensus.ts";
 import type { SourceId } from "../sources/record.ts";
 import type { AuthFailureLimiter } from "./auth.ts";
-import type { ConsensusSettings } from "./live/consensus-loader.ts";
 import type { MarketFeed } from "./live/market-feed.ts";
 
 /** Long-lived services the resolvers use; built once by main.ts. */

@@ -3,9 +3,13 @@ import { builder } from "./builder.ts";
 import "./types/scalars.ts";
 import "./types/enums.ts";
 import "./types/asset.ts";
-import "./types/market-data.ts";
+import "./types/latest-price.ts";
+import "./types/candle.ts";
+import "./types/market-observation.ts";
 import "./types/etl-run.ts";
-import "./types/run-stats.ts";
+import "./types/etl-stats.ts";
+import "./types/source-health.ts";
+import "./types/run-comparison.ts";
 import "./types/mutations.ts";
 import "./types/subscriptions.ts";
 

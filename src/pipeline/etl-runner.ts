@@ -4,7 +4,7 @@ import { admitRun, type StartOptions } from "./run-admission.ts";
 import { executeRun, type RunExecutionDeps, RunTimeoutError, retried } from "./run-execution.ts";
 import { loadRunSummary, type RunSummary } from "./run-summary.ts";
 
-export { RunLockBusyError, SOURCE_ORDER, type StartOptions } from "./run-admission.ts";
+export { RunLockBusyError, type StartOptions } from "./run-admission.ts";
 export { RunTimeoutError } from "./run-execution.ts";
 export type { RunSummary, SourceSummary } from "./run-summary.ts";
 

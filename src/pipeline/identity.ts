@@ -1,4 +1,4 @@
-import type { NormalizedRecord, SourceId } from "../sources/record.ts";
+import { type NormalizedRecord, SOURCE_ORDER, type SourceId } from "../sources/record.ts";
 import aliasFile from "./identity-aliases.json" with { type: "json" };
 
 /**
@@ -67,9 +67,6 @@ export interface ResolveOptions {
 
 export const DEFAULT_ALIASES = aliasFile.aliases as Alias[];
 export const DEFAULT_MAX_PRICE_RATIO = 2;
-
-/** Best source first: names, symbols and the canonical rank follow the best source that maps an asset. */
-export const SOURCE_PRIORITY: readonly SourceId[] = ["COINGECKO", "COINPAPRIKA", "CSV"];
 
 const STOPWORDS = new Set(["the", "token", "coin", "network", "protocol"]);
 
@@ -163,7 +160,7 @@ export function createIdentityResolver(
 
   /** The best source that maps the asset (CoinGecko, then CoinPaprika, then CSV). */
   const bestSource = (assetId: number): SourceId | null =>
-    SOURCE_PRIORITY.find((s) => hasMapping(assetId, s)) ?? null;
+    SOURCE_ORDER.find((s) => hasMapping(assetId, s)) ?? null;
 
   function score(record: NormalizedRecord, asset: KnownAsset): Score | null {
     const reasons: Score[] = [];

@@ -1,10 +1,8 @@
 import type { Database } from "../db/database.ts";
 import type { EtlRun, RunTrigger } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger/logger.ts";
-import type { SourceId } from "../sources/record.ts";
+import { SOURCE_ORDER, type SourceId } from "../sources/record.ts";
 import { type RunLock, tryRunLock } from "./run-lock.ts";
-
-export const SOURCE_ORDER: readonly SourceId[] = ["COINGECKO", "COINPAPRIKA", "CSV"];
 
 export interface StartOptions {
   trigger: RunTrigger;

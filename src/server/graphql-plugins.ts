@@ -1,8 +1,8 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { type DocumentNode, GraphQLError, Kind, NoSchemaIntrospectionCustomRule, visit } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import { MAX_PAGE_SIZE } from "../graphql/pagination.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { pageSizeProblem } from "../services/pagination.ts";
 
 /**
  * Query limits, set explicitly (graphql-armor's defaults reject legitimate queries): every README
@@ -36,8 +36,9 @@ function pageSizeError(
           : node.value.kind === Kind.VARIABLE
             ? variables?.[node.value.name.value]
             : undefined;
-      if (typeof value === "number" && (value > MAX_PAGE_SIZE || value < 0)) {
-        error = new GraphQLError(`${node.name.value}: must be between 0 and ${MAX_PAGE_SIZE}, got ${value}`, {
+      const problem = pageSizeProblem(node.name.value, value);
+      if (problem) {
+        error = new GraphQLError(problem, {
           extensions: { code: "BAD_USER_INPUT", argument: node.name.value },
           nodes: [node],
         });

@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../db/database.ts";
-import { loadSourceHealth, type SourceHealthRow } from "../graphql/queries/run-stats.ts";
+import { loadSourceHealth, type SourceHealthRow } from "../services/source-health.ts";
 import type { SourceId } from "../sources/record.ts";
 
 export interface HealthReport {

@@ -1,6 +1,9 @@
 /** The source names, spelled as the GraphQL enum and the database enum spell them. */
 export type SourceId = "COINGECKO" | "COINPAPRIKA" | "CSV";
 
+/** Every source, in the fixed order runs take them (and the order of priority of their names and ranks). */
+export const SOURCE_ORDER: readonly SourceId[] = ["COINGECKO", "COINPAPRIKA", "CSV"];
+
 /** One observation in the one shape every source emits. Money in USD; percentages in percent. */
 export interface NormalizedRecord {
   source: SourceId;

@@ -1,7 +1,7 @@
 import type { PrismaClient } from "../../db/database.ts";
 import type { Logger } from "../../logger/logger.ts";
 import type { EventBus } from "../../pipeline/events.ts";
-import { type ConsensusSettings, loadConsensus } from "./consensus-loader.ts";
+import { type ConsensusSettings, loadConsensus } from "../../services/consensus.ts";
 import {
   filterWhere,
   type MarketFilter,

@@ -1,5 +1,5 @@
 import type { Asset, MarketObservation } from "../../generated/prisma/client.ts";
-import type { AssetConsensus } from "./consensus-loader.ts";
+import type { AssetConsensus } from "../../services/consensus.ts";
 
 export type ObservationWithAsset = MarketObservation & { asset: Asset };
 

@@ -1,7 +1,8 @@
+import { resetDriftBaseline } from "../../services/drift.ts";
+import { badInput, forbidden, notFound } from "../../services/errors.ts";
+import { parseId } from "../../services/parse-id.ts";
 import { requireApiKey } from "../auth.ts";
 import { builder } from "../builder.ts";
-import { badInput, forbidden, notFound } from "../errors.ts";
-import { parseId } from "../parse-id.ts";
 import { SourceEnum } from "./enums.ts";
 import { EtlRunType } from "./etl-run.ts";
 
@@ -93,8 +94,7 @@ builder.mutationType({
       args: { source: t.arg({ type: SourceEnum, required: true }) },
       resolve: async (_r, args, ctx) => {
         requireApiKey(ctx, "resetDriftBaseline");
-        const deleted = await ctx.prisma.driftBaseline.deleteMany({ where: { source: args.source } });
-        return deleted.count > 0;
+        return resetDriftBaseline(ctx.prisma, args.source);
       },
     }),
   }),

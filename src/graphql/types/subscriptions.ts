@@ -1,17 +1,18 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { EtlRun } from "../../generated/prisma/client.ts";
 import type { PipelineEvents } from "../../pipeline/events.ts";
+import { badInput } from "../../services/errors.ts";
+import { parseId } from "../../services/parse-id.ts";
 import { builder } from "../builder.ts";
 import type { GraphQLContext } from "../context.ts";
-import { badInput } from "../errors.ts";
 import { abortable } from "../live/abortable.ts";
 import { busEvents } from "../live/bus-iterator.ts";
 import type { MarketUpdate } from "../live/market-update.ts";
-import { parseId } from "../parse-id.ts";
-import { LatestPriceType } from "./asset.ts";
+import { DriftEventType } from "./drift-event.ts";
 import { RunStatusEnum, SourceEnum } from "./enums.ts";
-import { DriftEventType, EtlRunType } from "./etl-run.ts";
-import { MarketObservationType } from "./market-data.ts";
+import { EtlRunType } from "./etl-run.ts";
+import { LatestPriceType } from "./latest-price.ts";
+import { MarketObservationType } from "./market-observation.ts";
 
 const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
   values: {

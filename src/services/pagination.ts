@@ -18,14 +18,22 @@ export interface PageRequest {
   backward: boolean;
 }
 
-/** Validates connection arguments: `first`/`last` in 0..500 (never clamped), one direction. */
+/**
+ * The page-size rule, in one place: `first`/`last` in 0..500, refused (never clamped) above. The
+ * server's usePageSizeLimit applies it to every `first`/`last` argument of an operation before it
+ * executes (literals at validation, variables at execution).
+ */
+export function pageSizeProblem(name: string, value: unknown): string | null {
+  return typeof value === "number" && (value < 0 || value > MAX_PAGE_SIZE)
+    ? `${name}: must be between 0 and ${MAX_PAGE_SIZE}, got ${value}`
+    : null;
+}
+
+/** Pothos' own connections clamp at `maxSize`: set to the rule's bound, they never do. */
+export const POTHOS_PAGE = { maxSize: MAX_PAGE_SIZE } as const;
+
+/** Reads connection arguments (sizes already checked by the rule above): one direction, a cursor. */
 export function pageRequest(args: ConnectionArgs, arity: number): PageRequest {
-  for (const name of ["first", "last"] as const) {
-    const v = args[name];
-    if (v !== null && v !== undefined && (v < 0 || v > MAX_PAGE_SIZE)) {
-      throw badInput(name, `must be between 0 and ${MAX_PAGE_SIZE}, got ${v}`);
-    }
-  }
   if (args.first != null && args.last != null) throw badInput("last", "use either first or last, not both");
   if (args.after != null && args.before != null)
     throw badInput("before", "use either after or before, not both");

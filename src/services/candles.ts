@@ -1,13 +1,15 @@
-import type { PrismaClient } from "../../db/database.ts";
-import { Prisma } from "../../generated/prisma/client.ts";
-import type { SourceId } from "../../sources/record.ts";
-import { badInput } from "../errors.ts";
+import type { PrismaClient } from "../db/database.ts";
+import { Prisma } from "../generated/prisma/client.ts";
+import type { SourceId } from "../sources/record.ts";
+import { badInput } from "./errors.ts";
 
 export const MAX_CANDLES = 5000;
 export const INTERVAL_SECONDS = { M5: 300, H1: 3_600, D1: 86_400 } as const;
 export type Interval = keyof typeof INTERVAL_SECONDS;
 
 export interface Candle {
+  assetId: number;
+  interval: Interval;
   bucket: Date;
   open: number;
   high: number;
@@ -90,6 +92,8 @@ export async function loadCandles(
   return rows.map((r) => {
     const lastVolume = r.last_volume === null ? null : Number(r.last_volume);
     return {
+      assetId,
+      interval: args.interval,
       bucket: new Date(r.bucket),
       open: Number(r.open),
       high: Number(r.high),

@@ -1,6 +1,6 @@
-import type { PrismaClient } from "../../db/database.ts";
-import { type Consensus, type ConsensusOptions, computeConsensus } from "../../pipeline/consensus.ts";
-import type { SourceId } from "../../sources/record.ts";
+import type { PrismaClient } from "../db/database.ts";
+import { type Consensus, type ConsensusOptions, computeConsensus } from "../pipeline/consensus.ts";
+import type { SourceId } from "../sources/record.ts";
 
 /** The consensus object the API serves: an asset's consensus price and each source's verdict. */
 export interface AssetConsensus extends Consensus {
