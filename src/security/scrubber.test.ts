@@ -20,6 +20,12 @@ describe("createScrubber", () => {
     expect(scrub.deep(untouched)).toBe(untouched);
   });
 
+  it("redacts the start of a secret that a cut left at the end of a text", () => {
+    expect(scrub.cut("bad key s3cr3t-k")).toBe("bad key [REDACTED]");
+    expect(scrub.cut("bad key s3cr3t-key and s")).toBe("bad key [REDACTED] and [REDACTED]");
+    expect(scrub.cut("nothing to hide")).toBe("nothing to hide");
+  });
+
   it("is the identity without secrets, and ignores values too short to be secrets", () => {
     const none = createScrubber(["abc", ""]);
     expect(none.active).toBe(false);

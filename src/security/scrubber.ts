@@ -8,6 +8,11 @@ export interface Scrubber {
   (text: string): string;
   /** The same value with every string (keys too) scrubbed; unchanged parts are shared, not copied. */
   deep<T>(value: T): T;
+  /**
+   * For text cut at a byte or character limit: scrubbed, and a tail that is the start of a secret
+   * (the cut fell inside it) redacted too, so a truncated echo never shows part of a key.
+   */
+  cut(text: string): string;
   /** False when no secret is configured: callers may skip the work. */
   readonly active: boolean;
 }
@@ -28,7 +33,7 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
     .sort((a, b) => b.length - a.length);
   if (needles.length === 0) {
     const identity = ((text: string) => text) as Scrubber;
-    return Object.assign(identity, { deep: <T>(value: T) => value, active: false });
+    return Object.assign(identity, { deep: <T>(value: T) => value, cut: identity, active: false });
   }
   const source = needles.map(escapeRegExp).join("|");
   const probe = new RegExp(source);
@@ -62,5 +67,14 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
     }
     return copy ?? value;
   };
-  return Object.assign(text, { deep: deep as <T>(value: T) => T, active: true });
+  const cut = (s: string) => {
+    const whole = text(s);
+    // The longest tail that is a proper prefix of some secret: at most the longest secret's length.
+    for (let n = Math.min(whole.length, needles[0]!.length - 1); n > 0; n--) {
+      const tail = whole.slice(-n);
+      if (needles.some((needle) => needle.startsWith(tail))) return whole.slice(0, -n) + REDACTED;
+    }
+    return whole;
+  };
+  return Object.assign(text, { deep: deep as <T>(value: T) => T, cut, active: true });
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import ky from "ky";
+import { createScrubber, type Scrubber } from "../security/scrubber.ts";
 import { type RateLimiter, sleep } from "./rate-limiter.ts";
 import type { FetchedPayload, SourceId } from "./record.ts";
 import { describeBody, redactUrl, UpstreamError } from "./upstream-error.ts";
@@ -31,11 +32,12 @@ export interface HttpClientOptions extends RetryPolicy {
   onRetry?: (event: RetryEvent) => void;
   random?: () => number;
   /** Applied to every body and error text as it arrives (an upstream may echo the key it was sent). */
-  scrub?: (text: string) => string;
+  scrub?: Scrubber;
 }
 
 /** What is read of an error response: enough to describe it, never the whole of a huge body. */
 const ERROR_BODY_BYTES = 64 * 1024;
+const NO_SECRETS = createScrubber([]);
 
 class BodyTooLarge extends Error {}
 
@@ -109,7 +111,7 @@ export function createHttpClient(options: HttpClientOptions) {
     ]),
   );
 
-  const scrub = options.scrub ?? ((text: string) => text);
+  const scrub = options.scrub ?? NO_SECRETS;
 
   return async function get(
     url: string,
@@ -149,7 +151,10 @@ export function createHttpClient(options: HttpClientOptions) {
           };
         }
         const { bytes } = await deadline.race(readBody(response, ERROR_BODY_BYTES, true));
-        reason = scrub(describeBody(bytes.toString("utf8")));
+        // Scrubbed before it is cut to a summary, and as cut text when the 64 KB read stopped inside
+        // it: a key the upstream echoes must not show even in part.
+        const text = bytes.toString("utf8");
+        reason = describeBody(bytes.length >= ERROR_BODY_BYTES ? scrub.cut(text) : scrub(text));
         if (!RETRYABLE_STATUS(status)) {
           throw new UpstreamError({
             source: options.source,

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/config.ts";
+import { createScrubber } from "../../src/security/scrubber.ts";
 import { createSources } from "../../src/sources/create-sources.ts";
 import type { RetryEvent } from "../../src/sources/http-client.ts";
 import type { MarketSource, ParsedItem, SourceStream } from "../../src/sources/record.ts";
@@ -197,6 +198,25 @@ describe("CoinGecko against the replay server", () => {
     );
     expect(streams[0]?.payload.request.headers[header]).toBe("[REDACTED]");
     expect(JSON.stringify(streams[0]?.payload.request)).not.toContain(KEY);
+  });
+
+  it("shows no part of an echoed key when the error summary's 200-character cut falls inside it", async () => {
+    const padding = 190;
+    replay.fault("coingecko", { kind: "echo", status: 401, header: "x-cg-demo-api-key", padding });
+    const config = parseConfig({
+      COINGECKO_BASE_URL: replay.coingeckoBase,
+      COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,
+      COINGECKO_API_KEY: KEY,
+      HTTP_MAX_ATTEMPTS: "1",
+    });
+    const scrub = createScrubber([KEY]);
+    const error = await drain(createSources(config.sources, { scrub }).get("COINGECKO")!).catch((e) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(replay.requests.at(-1)?.headers["x-cg-demo-api-key"]).toBe(KEY);
+    const message = String(error.message);
+    // The cut falls 10 characters into the key: those 10 are the part that must not show.
+    expect(message).not.toContain(KEY.slice(0, 10));
+    expect(message).toContain("[REDACTED]");
   });
 
   it("works keyless: no key header at all", async () => {

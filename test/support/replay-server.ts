@@ -18,7 +18,8 @@ export type Fault =
   /** A body of `bytes` bytes, streamed in 64 KB writes; `declared` sends its content-length too. */
   | { kind: "huge"; bytes: number; declared?: boolean }
   /** An error page that quotes what it was sent: `status` with the value of request header `header`. */
-  | { kind: "echo"; status: number; header: string };
+  /** The key sent in `header`, quoted back; after `padding` characters of text if given (a plain-text body). */
+  | { kind: "echo"; status: number; header: string; padding?: number };
 
 export interface RecordedRequest {
   path: string;
@@ -114,10 +115,17 @@ export async function startReplayServer(): Promise<ReplayServer> {
         res.writeHead(200, { "content-type": "application/json" });
         res.end(body.slice(0, Math.floor(body.length / 2)));
         return;
-      case "echo":
+      case "echo": {
+        const key = String(req.headers[fault.header] ?? "");
+        if (fault.padding !== undefined) {
+          res.writeHead(fault.status, { "content-type": "text/plain" });
+          res.end(`${"x".repeat(fault.padding)}${key} is not a valid key`);
+          return;
+        }
         res.writeHead(fault.status, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: `invalid API key: ${String(req.headers[fault.header] ?? "")}` }));
+        res.end(JSON.stringify({ error: `invalid API key: ${key}` }));
         return;
+      }
       case "stall":
         hanging.add(res);
         res.writeHead(200, { "content-type": "application/json" });
