@@ -40,6 +40,13 @@ describe("parseConfig", () => {
     expect(problems).toContain("binance");
   });
 
+  it("refuses DRIFT_POLICY_CSV=quarantine, which could hold nothing, and says why", () => {
+    expect(parseConfig({ DRIFT_POLICY_CSV: "WARN" }).sources.csv.driftPolicy).toBe("warn");
+    expect(() => parseConfig({ DRIFT_POLICY_CSV: "quarantine" })).toThrow(
+      /DRIFT_POLICY_CSV.*CSV files are not quarantined/,
+    );
+  });
+
   it("reads booleans literally: the string false is false", () => {
     expect(parseConfig({ CHAOS_MODE: "false" }).etl.chaos.enabled).toBe(false);
     expect(parseConfig({ CHAOS_MODE: "true" }).etl.chaos.enabled).toBe(true);

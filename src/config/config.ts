@@ -100,7 +100,17 @@ export const envSchema = z.object({
   MARKET_UPDATES_RETENTION_HOURS: num(24, 0),
   DRIFT_POLICY_COINGECKO: driftPolicy,
   DRIFT_POLICY_COINPAPRIKA: driftPolicy,
-  DRIFT_POLICY_CSV: driftPolicy,
+  // A file has no archived payload to release from, and a missing column rejects each row with
+  // its reason; fixing the file reads it again from the start. Quarantine would hold nothing.
+  DRIFT_POLICY_CSV: z.preprocess(
+    (v) => (v === "" || v === undefined ? undefined : String(v).toLowerCase()),
+    z
+      .literal("warn", {
+        error:
+          "only warn: CSV files are not quarantined (rows of a file missing a column are rejected with the reason)",
+      })
+      .default("warn"),
+  ),
   CONSENSUS_FRESHNESS_SECONDS: int(900, 1),
   CONSENSUS_DEVIATION_PCT: num(5, 0),
   MAX_CLOCK_SKEW_SECONDS: int(300, 0),

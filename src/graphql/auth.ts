@@ -22,7 +22,11 @@ export function createAuthFailureLimiter(options: {
         const oldest = failures.keys().next().value;
         if (oldest !== undefined) failures.delete(oldest);
       }
-      failures.set(client, [...recent(client, now), now]);
+      // Re-inserted so the map stays ordered by last failure: eviction drops the client that
+      // failed least recently, never one failing right now.
+      const times = [...recent(client, now), now];
+      failures.delete(client);
+      failures.set(client, times);
     },
   };
 }

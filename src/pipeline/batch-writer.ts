@@ -176,8 +176,12 @@ export async function clearUnlistedRanks(
   prisma: PrismaClient,
   source: SourceId,
   listed: ReadonlySet<number>,
-): Promise<number> {
+): Promise<number | "skipped"> {
   return prisma.$transaction(async (tx) => {
+    // A listing that shows fewer than half the coins the source ranks now is an upstream hiccup
+    // (an empty or cut-short page that still parsed), not the market: it clears nothing.
+    const ranked = await tx.assetSource.count({ where: { source, rank: { not: null } } });
+    if (listed.size < ranked / 2) return "skipped" as const;
     const cleared = await tx.$queryRaw<{ asset_id: number }[]>`
       UPDATE asset_source SET rank = NULL
       WHERE source = ${source}::"Source" AND rank IS NOT NULL AND NOT (asset_id = ANY(${intArray(listed)}::int[]))

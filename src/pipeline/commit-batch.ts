@@ -22,6 +22,8 @@ export interface BatchInput {
   surplusRejected?: number;
   /** The watermark rule: an observation this source already has something newer for (APIs). */
   stale: (assetId: number, observedAt: Date) => boolean;
+  /** Keys this source run counted unchanged in earlier batches (unchanged-keys.ts). */
+  unchangedBefore: (assetId: number, observedAt: Date) => boolean;
   /** The CSV checkpoint this batch advances to, committed with it. */
   checkpoint: { stream: string; checksum: string; rowOffset: number } | null;
   /** How many rejected rows this batch may still store in full (the rest are only counted). */
@@ -49,6 +51,8 @@ export interface BatchOutcome {
   accepted: ResolvedRecord[];
   /** Every asset a valid record of this batch belonged to (also those skipped by the watermark). */
   seen: number[];
+  /** The keys this batch counted unchanged. */
+  unchangedKeys: { assetId: number; observedAt: Date }[];
 }
 
 const API_SOURCE = (s: SourceId) => s !== "CSV";
@@ -91,6 +95,8 @@ export async function commitBatch(
   const names = new Map<number, { symbol: string; name: string }>();
   let unchanged = 0;
   const seen = new Set<number>();
+  const staleKeys = new Set<string>();
+  const unchangedKeys: { assetId: number; observedAt: Date }[] = [];
 
   for (const record of timely) {
     const decision = resolver.resolve(record, {
@@ -131,7 +137,14 @@ export async function commitBatch(
     if (API_SOURCE(record.source)) ranks.set(assetId, record.rank);
     seen.add(assetId);
     if (input.stale(assetId, record.observedAt)) {
-      unchanged++;
+      const key = rowKey(assetId, record.observedAt);
+      if (staleKeys.has(key) || input.unchangedBefore(assetId, record.observedAt)) {
+        reject(record, `duplicate of an earlier row of this run (${describeKey(record)})`);
+      } else {
+        staleKeys.add(key);
+        unchangedKeys.push({ assetId, observedAt: record.observedAt });
+        unchanged++;
+      }
       continue;
     }
     resolved.push({ record, assetId });
@@ -148,27 +161,32 @@ export async function commitBatch(
   });
 
   const { written, repeated } = await upsertObservations(tx, input.runId, input.source, unique);
-  // Duplicate keys across batches: an earlier batch of this run wrote the key already. The key
-  // counts as written once: this row replaces the earlier one (which now counts as rejected), or,
-  // when it is identical, this row is the one rejected.
+  // Duplicate keys across batches: an earlier batch of this run wrote the key (the upsert tells,
+  // by run_id) or counted it unchanged (unchangedBefore). The key keeps the count its first copy
+  // got: this row is counted rejected, whether it replaced the earlier values or repeated them.
   let writtenCount = written.length;
   let unchangedInUpsert = unique.length - written.length;
-  if (repeated.size > 0) {
-    const writtenKeys = new Set(written.map((w) => rowKey(w.assetId, w.observedAt)));
-    for (const r of unique) {
-      const key = rowKey(r.assetId, r.record.observedAt);
-      if (!repeated.has(key)) continue;
-      const what = `${r.record.symbol ?? r.record.sourceAssetId} at ${r.record.observedAt.toISOString()}`;
-      if (writtenKeys.has(key)) {
-        writtenCount--;
-        reject(
-          r.record,
-          `duplicate key (${what}): replaces an earlier row of this run, which is counted as rejected`,
-        );
-      } else {
-        unchangedInUpsert--;
-        reject(r.record, `duplicate of an earlier row of this run (${what}, same values)`);
-      }
+  const writtenKeys = new Set(written.map((w) => rowKey(w.assetId, w.observedAt)));
+  for (const r of unique) {
+    const key = rowKey(r.assetId, r.record.observedAt);
+    const earlier = repeated.has(key)
+      ? "written"
+      : input.unchangedBefore(r.assetId, r.record.observedAt)
+        ? "unchanged"
+        : null;
+    if (earlier === null) {
+      if (!writtenKeys.has(key)) unchangedKeys.push({ assetId: r.assetId, observedAt: r.record.observedAt });
+      continue;
+    }
+    if (writtenKeys.has(key)) {
+      writtenCount--;
+      reject(
+        r.record,
+        `duplicate key (${describeKey(r.record)}): replaces an earlier row of this run, which is counted as ${earlier}`,
+      );
+    } else {
+      unchangedInUpsert--;
+      reject(r.record, `duplicate of an earlier row of this run (${describeKey(r.record)}, same values)`);
     }
   }
   unchanged += unchangedInUpsert;
@@ -211,8 +229,12 @@ export async function commitBatch(
     rejectedKept: kept.length,
     accepted: unique,
     seen: [...seen],
+    unchangedKeys,
   };
 }
+
+const describeKey = (r: NormalizedRecord) =>
+  `${r.symbol ?? r.sourceAssetId} at ${r.observedAt.toISOString()}`;
 
 /**
  * Names and symbols follow the best source that maps the asset: the record updates them when its

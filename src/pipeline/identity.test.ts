@@ -192,6 +192,17 @@ describe("identity resolution for CSV rows", () => {
     });
   });
 
+  it.each(["比特币", "Биткоин"])(
+    "takes a name without Latin words (%s) as no evidence against a join",
+    (name) => {
+      const { assetOf, decisions } = resolveAll(base, [
+        csv({ sourceAssetId: "bitcoin", idColumn: "bitcoin", symbol: "BTC", name }),
+      ]);
+      expect(decisions.at(-1)?.decision).toMatchObject({ kind: "join", matchedBy: "id-column" });
+      expect(assetOf.get("CSV:x.csv#bitcoin")).toBe(assetOf.get("COINGECKO:bitcoin"));
+    },
+  );
+
   it("scopes ids to their file: the same id in two files names two coins", () => {
     const { assetOf } = resolveAll(base, [
       csv({ file: "a.csv", sourceAssetId: "c1", symbol: "BTC", priceUsd: 26_000 }),

@@ -80,6 +80,16 @@ function nameTokens(name: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * Two names with words and none in common. A name without Latin words (比特币, Биткоин) is no
+ * evidence either way: it cannot contradict.
+ */
+function sharesNoWord(a: string, b: string): boolean {
+  const mine = nameTokens(a);
+  const theirs = nameTokens(b);
+  return mine.length > 0 && theirs.length > 0 && mine.every((t) => !theirs.includes(t));
+}
+
 const compact = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, "");
 
 /** A source id without its symbol prefix: CoinPaprika's `btc-bitcoin` → `bitcoin`. */
@@ -228,7 +238,7 @@ export function createIdentityResolver(
       !namesAgree(record.name, asset.name) &&
       compact(record.name) !== compact(record.symbol ?? "") &&
       compact(record.name) !== compact(asset.symbol) &&
-      nameTokens(record.name).every((t) => !nameTokens(asset.name).includes(t))
+      sharesNoWord(record.name, asset.name)
     ) {
       return `name "${record.name}" contradicts asset ${asset.id} ("${asset.name}")`;
     }

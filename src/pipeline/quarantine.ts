@@ -33,7 +33,7 @@ export async function holdStream(
   return records;
 }
 
-/** What a run held for a source and has not released yet, with the renames that run's drift found. */
+/** What a run held for a source and has not released yet, with the renames its drift (or an earlier held run's) found. */
 export async function releasePlan(
   prisma: PrismaClient,
   fromRunId: number,
@@ -44,9 +44,22 @@ export async function releasePlan(
     include: { payload: true },
     orderBy: { id: "asc" },
   });
+  // The renames of every held run up to this one: drift is reported once, by the first run that
+  // saw it, so a later run held for the same change has no RENAMED events of its own.
+  const oldest = await prisma.quarantinedStream.findFirst({
+    where: { source, releasedAt: null, runId: { lte: fromRunId } },
+    orderBy: { runId: "asc" },
+    select: { runId: true },
+  });
   const renamed = await prisma.driftEvent.findMany({
-    where: { runId: fromRunId, source, kind: "RENAMED", renamedFrom: { not: null } },
+    where: {
+      runId: { gte: oldest?.runId ?? fromRunId, lte: fromRunId },
+      source,
+      kind: "RENAMED",
+      renamedFrom: { not: null },
+    },
     select: { renamedFrom: true, path: true },
+    orderBy: { id: "asc" },
   });
   return {
     fromRunId,

@@ -10,7 +10,7 @@ import { markReleased, releasePlan } from "./quarantine.ts";
 import type { StartOptions } from "./run-admission.ts";
 import { recordRunAnomalies } from "./run-checks.ts";
 import { loadRunSummary, type RunSummary, toRunSummary } from "./run-summary.ts";
-import { runSource, SourceCrash, type SourceRunResult } from "./source-runner.ts";
+import { releaseIngested, runSource, SourceCrash, type SourceRunResult } from "./source-runner.ts";
 
 export interface RunExecutionDeps {
   db: Database;
@@ -83,7 +83,8 @@ export async function executeRun(
       const driftPolicy = plan ? "warn" : deps.driftPolicies[id];
       const outcome = await runSource({ ...deps, driftPolicy, signal }, run.id, source, plan);
       results.push(outcome);
-      if (plan && outcome.status === "SUCCEEDED") await markReleased(prisma, plan, run.id);
+      if (plan && outcome.status === "SUCCEEDED" && releaseIngested(outcome))
+        await markReleased(prisma, plan, run.id);
     } catch (error) {
       crash = error instanceof Error ? error : new Error(String(error));
       break;

@@ -6,6 +6,7 @@ import type { FailureInjector } from "./failure-injection.ts";
 import type { IdentityResolver } from "./identity.ts";
 import type { Incremental } from "./incremental.ts";
 import type { Counts, Tally } from "./source-tally.ts";
+import { createUnchangedKeys } from "./unchanged-keys.ts";
 
 export interface SourceBatchesDeps {
   db: Database;
@@ -39,6 +40,7 @@ const TX_OPTIONS = { timeout: 120_000, maxWait: 60_000 };
  */
 export function createSourceBatches(deps: SourceBatchesDeps) {
   const { tally, incremental } = deps;
+  const unchangedKeys = createUnchangedKeys();
   let rejectedKept = 0;
   let commits = 0;
 
@@ -62,6 +64,7 @@ export function createSourceBatches(deps: SourceBatchesDeps) {
             items,
             surplusRejected: surplus,
             stale: incremental.stale,
+            unchangedBefore: unchangedKeys.has,
             checkpoint: incremental.checkpointAt(stream.name, stream.payload.contentHash, end),
             rejectionRoom: deps.rejectedRowsKept - rejectedKept,
           },
@@ -87,6 +90,7 @@ export function createSourceBatches(deps: SourceBatchesDeps) {
     rejectedKept += outcome.rejectedKept;
     tally.committed(outcome.counts);
     incremental.advance(outcome.accepted);
+    unchangedKeys.add(outcome.unchangedKeys);
     deps.onCommitted(outcome);
   }
 

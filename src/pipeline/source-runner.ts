@@ -51,6 +51,10 @@ export interface SourceRunResult extends Omit<Counts, "rejectedTruncated"> {
   durationMs: number;
 }
 
+/** A release that wrote or confirmed at least one record (not one whose every row was rejected). */
+export const releaseIngested = (counts: { written: number; unchanged: number }) =>
+  counts.written + counts.unchanged > 0;
+
 /** Where a crashed source stopped: recorded on the failed run. */
 export class SourceCrash extends Error {
   constructor(
@@ -148,7 +152,9 @@ export async function runSource(
     sourceRunId: sourceRun.id,
     source: source.id,
     resolver,
-    incremental,
+    // Released records are history the source sent back then: later runs' watermarks do not
+    // make them stale (latest_price still moves only forward).
+    incremental: release ? { ...incremental, stale: () => false } : incremental,
     tally,
     onCommitted(outcome) {
       for (const { record } of outcome.accepted) {
@@ -199,8 +205,12 @@ export async function runSource(
       await batches.write(stream, withFirst(first.value, chunks));
     }
     publishProgress(true);
-    if (release) await acceptReleased(prisma, source.id, union, renames);
-    else {
+    if (release) {
+      // Only a release that ingested something moves the baseline: one whose every row was
+      // rejected stays held (run-execution.ts), and the baseline with it.
+      if (releaseIngested(tally.total)) await acceptReleased(prisma, source.id, union, renames);
+      else log.warn(tally.total, "released streams gave no valid record: they stay held");
+    } else {
       await recordDrift({ prisma, bus, metrics }, runId, source.id, {
         changes: baseline.reported ? diffFingerprints(baseline.reported, union) : [],
         current: union,
@@ -210,7 +220,9 @@ export async function runSource(
     }
     // The latest successful listing decides ranks: coins it no longer lists lose theirs.
     if (incremental.kind === "watermark" && held === 0 && !release) {
-      await clearUnlistedRanks(prisma, source.id, seenAssetIds);
+      const cleared = await clearUnlistedRanks(prisma, source.id, seenAssetIds);
+      if (cleared === "skipped")
+        log.warn({ listed: seenAssetIds.size }, "listing under half the ranked coins: ranks kept");
     }
   } catch (error) {
     failure = error;

@@ -1,5 +1,12 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { type DocumentNode, GraphQLError, Kind, NoSchemaIntrospectionCustomRule, visit } from "graphql";
+import {
+  type DocumentNode,
+  GraphQLError,
+  getOperationAST,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  visit,
+} from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Metrics } from "../metrics/metrics.ts";
 import { pageSizeProblem } from "../services/pagination.ts";
@@ -112,11 +119,10 @@ export function useOperationMetrics(metrics: Metrics, maxNames = 100): Plugin {
   return {
     onExecute({ args }) {
       const started = performance.now();
-      const operation = (args.document as DocumentNode).definitions.find(
-        (d) => d.kind === Kind.OPERATION_DEFINITION,
-      );
-      const type = operation && "operation" in operation ? operation.operation : "unknown";
-      const name = (operation && "name" in operation && operation.name?.value) || "anonymous";
+      // The operation that runs: a document may hold several, and operationName picks one.
+      const operation = getOperationAST(args.document as DocumentNode, args.operationName);
+      const type = operation?.operation ?? "unknown";
+      const name = operation?.name?.value || "anonymous";
       return {
         onExecuteDone({ result }) {
           const failed = "errors" in result && Array.isArray(result.errors) && result.errors.length > 0;

@@ -27,4 +27,19 @@ describe("graphql_operations_total under client-chosen operation names", () => {
     // Every other metric unchanged in size; this one at most ~100 short lines.
     expect(Buffer.byteLength(text) - before).toBeLessThan(15_000);
   });
+
+  it("labels the operation that operationName picks in a document of several", async () => {
+    const r = await fetch(`${stack.http.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        query: "query Probe0 { __typename } mutation Probe1 { __typename }",
+        operationName: "Probe1",
+      }),
+    });
+    expect((await r.json()).data).toEqual({ __typename: "Mutation" });
+    const text = await (await fetch(`${stack.http.url}/metrics`)).text();
+    expect(text).toContain('graphql_operations_total{type="mutation",name="Probe1",outcome="ok"} 1');
+    expect(text).toContain('graphql_operations_total{type="query",name="Probe0",outcome="ok"} 1');
+  });
 });

@@ -106,4 +106,62 @@ describe.each(databaseKinds.filter((k) => k.available))("quarantine on $kind", (
     expect(after.sources[0]).toMatchObject({ fetched: 250, written: 250, rejected: 0, quarantined: 0 });
     app.stop();
   });
+
+  it("releases a later held run with the rename an earlier one detected, as history behind newer data, then the earlier run", async () => {
+    const app = createTestApp(t.db, replay, {
+      env: { ETL_SOURCES: "coingecko", DRIFT_POLICY_COINGECKO: "quarantine" },
+    });
+    await app.runner.run({ trigger: "CLI" });
+    replay.setCoinGeckoPages([drifted(1)]);
+    const run2 = await app.runner.run({ trigger: "CLI" });
+    replay.setCoinGeckoPages([drifted(2)]);
+    const run3 = await app.runner.run({ trigger: "CLI" });
+    expect(run3.sources[0]).toMatchObject({ quarantined: 250 });
+    // Only the first run to see the rename reports it.
+    expect(await t.db.prisma.driftEvent.count({ where: { runId: run3.runId, kind: "RENAMED" } })).toBe(0);
+
+    const released3 = await app.runner.run({
+      trigger: "CLI",
+      release: { runId: run3.runId, source: "COINGECKO" },
+    });
+    expect(released3.sources[0]).toMatchObject({ fetched: 250, written: 250, rejected: 0 });
+    // Run 2's snapshot is an hour older than what run 3's release wrote: still history to keep,
+    // not "unchanged" by the watermark; the latest price stays the newer one.
+    const released2 = await app.runner.run({
+      trigger: "CLI",
+      release: { runId: run2.runId, source: "COINGECKO" },
+    });
+    expect(released2.sources[0]).toMatchObject({ fetched: 250, written: 250, unchanged: 0, rejected: 0 });
+    const btc = { source: "COINGECKO" as const, asset: { sources: { some: { sourceAssetId: "bitcoin" } } } };
+    expect(await t.db.prisma.marketObservation.count({ where: btc })).toBe(3);
+    const latest = await t.db.prisma.latestPrice.findFirstOrThrow({ where: btc });
+    expect(latest.observedAt.toISOString()).toBe(
+      (drifted(2) as Item[]).find((c) => c.id === "bitcoin")!.last_updated,
+    );
+    expect(await t.db.prisma.quarantinedStream.count({ where: { releasedAt: null } })).toBe(0);
+    app.stop();
+  });
+
+  it("keeps a stream held when its release gives no valid record", async () => {
+    const app = createTestApp(t.db, replay, {
+      env: { ETL_SOURCES: "coingecko", DRIFT_POLICY_COINGECKO: "quarantine" },
+    });
+    await app.runner.run({ trigger: "CLI" });
+    // The price is gone, not renamed: nothing in the held payload can be read.
+    replay.setCoinGeckoPages([cg().map(({ current_price: _, ...rest }) => rest)]);
+    const held = await app.runner.run({ trigger: "CLI" });
+    expect(held.sources[0]).toMatchObject({ quarantined: 250 });
+    const release = await app.runner.run({
+      trigger: "CLI",
+      release: { runId: held.runId, source: "COINGECKO" },
+    });
+    expect(release.sources[0]).toMatchObject({ fetched: 250, written: 0, unchanged: 0, rejected: 250 });
+    expect(
+      await t.db.prisma.quarantinedStream.count({ where: { runId: held.runId, releasedAt: null } }),
+    ).toBe(1);
+    // The baseline did not take the broken shape: the next such payload is held again.
+    const again = await app.runner.run({ trigger: "CLI" });
+    expect(again.sources[0]).toMatchObject({ quarantined: 250, rejected: 0 });
+    app.stop();
+  });
 });

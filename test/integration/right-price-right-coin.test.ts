@@ -238,6 +238,22 @@ describe.each(databaseKinds.filter((k) => k.available))(
       cgOnly.stop();
     });
 
+    it("5. keeps ranks when a listing comes back empty or cut short (an upstream hiccup, not the market)", async () => {
+      const app = appWith({ ETL_SOURCES: "coingecko" });
+      await app.runner.run({ trigger: "CLI" });
+      const ranked = () =>
+        t.db.prisma.assetSource.count({ where: { source: "COINGECKO", rank: { not: null } } });
+      expect(await ranked()).toBe(250);
+      for (const listing of [[], cg().slice(0, 10)]) {
+        replay.setCoinGeckoPages([listing]);
+        const run = await app.runner.run({ trigger: "CLI" });
+        expect(run.sources[0]!.status).toBe("SUCCEEDED");
+        expect(await ranked()).toBe(250);
+      }
+      expect((await ok(app, `{ asset(symbol: "USDT") { rank } }`)).asset.rank).toBe(3);
+      app.stop();
+    });
+
     it("6. counts a key repeated across a batch boundary once: the later row wins, the earlier is rejected", async () => {
       const app = appWith({
         ETL_SOURCES: "csv",
@@ -269,6 +285,26 @@ describe.each(databaseKinds.filter((k) => k.available))(
       });
       expect(again.sources[0]).toMatchObject({ fetched: 3, written: 2, unchanged: 0, rejected: 1 });
       app.stop();
+    });
+
+    it("6. counts a repeated key once when its first copy was unchanged (the database had it already)", async () => {
+      const env = { ETL_SOURCES: "csv", ETL_BATCH_SIZE: "2" };
+      const first = tempCsv("symbol,price,date\nBTC,26000,2023-05-10\n");
+      await appWith({ ...env, CSV_SOURCE_PATHS: first }).runner.run({ trigger: "CLI" });
+      // A new file (read from the start): BTC as stored, ETH, then BTC again across the boundary,
+      // once with a new price and once identical.
+      for (const repeat of ["26500", "26000"]) {
+        const file = tempCsv(
+          `symbol,price,date\nBTC,26000,2023-05-10\nETH,1700,2023-05-10\nBTC,${repeat},2023-05-10\n`,
+        );
+        const run = await appWith({ ...env, CSV_SOURCE_PATHS: file }).runner.run({ trigger: "CLI" });
+        const csv = run.sources.find((s) => s.source === "CSV")!;
+        expect(csv).toMatchObject({ fetched: 3, written: 1, unchanged: 1, rejected: 1 });
+        const [rejected] = await rejections(run.runId);
+        expect(rejected!.reason).toMatch(
+          /^duplicate (key|of an earlier row of this run) \(BTC at 2023-05-10/,
+        );
+      }
     });
 
     it("8. keeps a daily OHLC bar out of 5-minute and hourly candles; daily candles carry its range and volume", async () => {

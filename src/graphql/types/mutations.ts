@@ -59,7 +59,7 @@ builder.mutationType({
     releaseQuarantine: t.field({
       type: TriggerEtlPayload,
       description:
-        "Ingests the streams a run held for a source (DRIFT_POLICY_*=quarantine) through the normal write path, applying the renames that run detected, and accepts their shape (later runs apply the renames too). Starts a run and returns at once with it; when a run is already going it is returned (alreadyRunning: true) and nothing is released yet: call again once it ends. Needs the API key.",
+        "Ingests the streams a run held for a source (DRIFT_POLICY_*=quarantine) through the normal write path, applying the renames the held runs up to this one detected; when a record is written or already stored, marks them released and accepts their shape (later runs apply the renames too), else they stay held. Starts a run and returns at once with it; when a run is already going it is returned (alreadyRunning: true) and nothing is released yet: call again once it ends. Needs the API key.",
       args: {
         runId: t.arg.id({ required: true }),
         source: t.arg({ type: SourceEnum, required: true }),
