@@ -9,16 +9,12 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import autocannon from "autocannon";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { consensusSettings, parseConfig } from "../src/config/config.ts";
+import { createApp } from "../src/app.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { createDatabase, type Database } from "../src/db/database.ts";
 import { migrate } from "../src/db/migrator.ts";
 import { createLogger } from "../src/logger/logger.ts";
-import { createMetrics } from "../src/metrics/metrics.ts";
 import { type ResolvedRecord, upsertObservations } from "../src/pipeline/batch-writer.ts";
-import { createEtlRunner } from "../src/pipeline/etl-runner.ts";
-import { createEventBus } from "../src/pipeline/events.ts";
-import { createFailureInjector } from "../src/pipeline/failure-injection.ts";
-import { createSources } from "../src/sources/create-sources.ts";
 import type { NormalizedRecord } from "../src/sources/record.ts";
 import {
   COINGECKO_TOP250,
@@ -330,6 +326,7 @@ async function benchEndToEnd(url: string) {
     COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,
     COINPAPRIKA_MAX_ASSETS: "2500",
     CSV_SOURCE_PATHS: csv,
+    RAW_PAYLOAD_RETENTION_DAYS: "0",
   });
   const runs = [
     {
@@ -348,22 +345,8 @@ async function benchEndToEnd(url: string) {
     const fresh = last ? null : await freshPostgres();
     const db = await createDatabase({ url: fresh?.url ?? url, dataDir: "unused", logger });
     if (fresh) await migrate(db, logger);
-    const runner = createEtlRunner({
-      db,
-      sources: createSources(config.sources),
-      logger,
-      bus: createEventBus(),
-      metrics: createMetrics(),
-      injector: createFailureInjector({}),
-      batchSize: config.etl.batchSize,
-      rejectedRowsKept: config.etl.rejectedRowsKept,
-      rules: { maxSkewMs: 300_000, maxPriceRatio: config.etl.identityMaxPriceRatio },
-      driftPolicies: { COINGECKO: "warn", COINPAPRIKA: "warn", CSV: "warn" },
-      checks: { ...consensusSettings(config), countDropPct: 50 },
-      rawRetentionDays: 0,
-      runTimeoutMs: 0,
-      scrub: (text: string) => text,
-    });
+    // The service's own wiring (createApp): what the scheduler runs inside the server.
+    const { runner } = createApp({ config, db, logger });
     for (const run of runs) {
       const { gecko, paprika } = moved(run.shift);
       replay.setCoinGeckoPages([gecko]);

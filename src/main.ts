@@ -1,28 +1,18 @@
 import pino from "pino";
-import { type Config, ConfigError, consensusSettings, envValue, loadConfig } from "./config/config.ts";
+import { createApp } from "./app.ts";
+import { type Config, ConfigError, envValue, loadConfig } from "./config/config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
 import { retryWithBackoff } from "./db/startup-retry.ts";
 import { startDemoUpstream } from "./demo/demo-upstream.ts";
-import { createAuthFailureLimiter } from "./graphql/auth.ts";
-import { createMarketFeed } from "./graphql/live/market-feed.ts";
-import { buildSchema } from "./graphql/schema.ts";
 import { createLogger, type Logger } from "./logger/logger.ts";
-import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { type EtlArgs, formatRunJson, parseEtlArgs } from "./pipeline/etl-cli.ts";
-import { createEtlRunner } from "./pipeline/etl-runner.ts";
-import { createEventBus } from "./pipeline/events.ts";
-import { createFailureInjector } from "./pipeline/failure-injection.ts";
-import { createPgEventTransport } from "./pipeline/pg-event-transport.ts";
-import { createScheduler } from "./pipeline/scheduler.ts";
 import { createScrubber } from "./security/scrubber.ts";
-import { createServer } from "./server/server.ts";
 import { resetDriftBaseline } from "./services/drift.ts";
-import { createSources } from "./sources/create-sources.ts";
-import { SOURCE_ORDER } from "./sources/record.ts";
 
 /**
- * The composition root: the only file that wires modules together.
+ * The command line: argv, config, the database and the process's signals. The wiring itself is
+ * createApp's (app.ts).
  *   tsx src/main.ts serve     HTTP + WebSocket server and the schedule (npm start)
  *   tsx src/main.ts etl       one ETL run (npm run etl)
  *   tsx src/main.ts migrate   apply pending migrations (npm run db:migrate)
@@ -89,43 +79,7 @@ async function main(command: Command, argv: string[]) {
     return;
   }
 
-  const metrics = createMetrics({ defaults: command === "serve" });
-  const consensus = consensusSettings(config);
-  // On PostgreSQL, events reach every process through LISTEN/NOTIFY; PGlite stays in-process.
-  let catchUp = () => {};
-  const bus = createEventBus({
-    transport:
-      db.kind === "postgres"
-        ? createPgEventTransport({ db, logger, onReconnect: () => catchUp() })
-        : undefined,
-    onListenerError: (error) => logger.error({ err: String(error) }, "event listener failed"),
-  });
-  const runner = createEtlRunner({
-    db,
-    sources: createSources(config.sources, {
-      onRetry: (e) => countRetry(metrics, e.source, e.status),
-      scrub,
-    }),
-    logger,
-    bus,
-    metrics,
-    injector: createFailureInjector({
-      failAfterRecords: config.etl.failAfterRecords,
-      chaos: config.etl.chaos,
-    }),
-    batchSize: config.etl.batchSize,
-    rejectedRowsKept: config.etl.rejectedRowsKept,
-    rules: { maxSkewMs: consensus.maxSkewMs, maxPriceRatio: config.etl.identityMaxPriceRatio },
-    driftPolicies: {
-      COINGECKO: config.sources.coingecko.driftPolicy,
-      COINPAPRIKA: config.sources.coinpaprika.driftPolicy,
-      CSV: config.sources.csv.driftPolicy,
-    },
-    rawRetentionDays: config.etl.rawPayloadRetentionDays,
-    runTimeoutMs: config.etl.runTimeoutMs,
-    scrub,
-    checks: { ...consensus, countDropPct: config.etl.runCountDropPct },
-  });
+  const app = createApp({ config, db, logger, scrub, processMetrics: command !== "etl" });
 
   if (command === "etl") {
     if (etlArgs.resetDrift) {
@@ -135,12 +89,12 @@ async function main(command: Command, argv: string[]) {
         "drift baseline reset; the next successful run sets a new one",
       );
     }
-    const interrupt = (signal: string) => void runner.stop(`interrupted by ${signal}`);
+    const interrupt = (signal: string) => void app.runner.stop(`interrupted by ${signal}`);
     process.once("SIGINT", () => interrupt("SIGINT"));
     process.once("SIGTERM", () => interrupt("SIGTERM"));
     let code = 1;
     try {
-      const summary = await runner.run({ trigger: "CLI", sources: etlArgs.sources });
+      const summary = await app.runner.run({ trigger: "CLI", sources: etlArgs.sources });
       if (etlArgs.json) process.stdout.write(`${formatRunJson(summary)}\n`);
       code = summary.status === "FAILED" ? 1 : 0;
     } catch (error) {
@@ -151,52 +105,13 @@ async function main(command: Command, argv: string[]) {
     process.exit(code);
   }
 
-  const feed = createMarketFeed({
-    prisma: db.prisma,
-    bus,
-    logger,
-    consensus,
-    retentionHours: config.live.retentionHours,
-    bufferSize: config.live.bufferSize,
-  });
-  catchUp = () => void feed.catchUp();
-  const server = createServer({
-    schema: buildSchema(),
-    db,
-    logger,
-    metrics,
-    services: {
-      runner,
-      bus,
-      feed,
-      etlApiKey: config.etl.apiKey,
-      consensus,
-      enabledSources: SOURCE_ORDER.filter((s) => config.sources.enabled.includes(s.toLowerCase() as never)),
-      authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
-      subscriptionBufferSize: config.live.bufferSize,
-    },
-    port: config.server.port,
-    host: config.server.host,
-    explorer: config.server.explorer,
-    production: config.production,
-    corsOrigins: config.server.corsOrigins,
-    shutdownTimeoutMs: config.server.shutdownTimeoutMs,
-    responseCacheTtlSeconds: config.server.responseCacheTtlSeconds,
-    scrub,
-    trustProxy: config.server.trustProxy,
-    maxSubscriptionsPerConnection: config.server.maxSubscriptionsPerConnection,
-    metricsOperationNamesMax: config.server.metricsOperationNamesMax,
-  });
-  const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
+  const server = app.createServer();
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    scheduler.stop();
-    feed.stop();
-    await runner.stop(`interrupted by ${signal}`);
-    await bus.stop();
+    await app.stop(`interrupted by ${signal}`);
     await server.stop();
     await db.close();
     await demoUpstream?.close();
@@ -206,15 +121,10 @@ async function main(command: Command, argv: string[]) {
   // Registered before listening: a signal right after the "listening" line must shut down cleanly.
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  await bus.start();
-  feed.start();
+  await app.start();
   await server.start();
-  scheduler.start();
-}
-
-function countRetry(metrics: Metrics, source: string, status: number | null) {
-  metrics.upstreamRetries.inc({ source, status: String(status ?? 0) });
-  if (status === 429) metrics.upstreamRateLimited.inc({ source });
+  // The schedule starts last: its first run begins once the server answers.
+  app.scheduler.start();
 }
 
 /** Opens and migrates the database, retrying with backoff while PostgreSQL is unreachable. */

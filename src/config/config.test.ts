@@ -8,7 +8,7 @@ describe("parseConfig", () => {
     expect(c.db.dataDir).toBe("./.data");
     expect(c.server.port).toBe(4000);
     expect(c.server.host).toBe("0.0.0.0");
-    expect(c.sources.enabled).toEqual(["coingecko", "coinpaprika", "csv"]);
+    expect(c.sources.enabled).toEqual(["COINGECKO", "COINPAPRIKA", "CSV"]);
     expect(c.sources.coingecko.plan).toBe("demo");
     expect(c.sources.coingecko.baseUrl).toBe("https://api.coingecko.com/api/v3");
     expect(c.sources.coinpaprika.baseUrl).toBe("https://api.coinpaprika.com/v1");
@@ -61,7 +61,7 @@ describe("parseConfig", () => {
   });
 
   it("keeps the fixed source order whatever order ETL_SOURCES lists, case-insensitively", () => {
-    expect(parseConfig({ ETL_SOURCES: "CSV, CoinGecko" }).sources.enabled).toEqual(["coingecko", "csv"]);
+    expect(parseConfig({ ETL_SOURCES: "CSV, CoinGecko" }).sources.enabled).toEqual(["COINGECKO", "CSV"]);
   });
 
   it("uses the pro host for the pro plan, and a set base URL wins over the plan", () => {

@@ -1,13 +1,11 @@
 import proxyaddr from "proxy-addr";
 import { z } from "zod";
+import { SOURCE_ORDER, type SourceId } from "../sources/record.ts";
 
 /**
  * The only reader of process.env (DESIGN.md). Every variable of the outside contract and every
  * tunable the code reads is parsed here once; all problems are reported together.
  */
-
-const SOURCE_NAMES = ["coingecko", "coinpaprika", "csv"] as const;
-export type SourceName = (typeof SOURCE_NAMES)[number];
 
 // Compose `.env` files turn `FOO=` into an empty string: treat it as unset everywhere.
 const optionalString = z.preprocess((v) => (v === "" ? undefined : v), z.string().optional());
@@ -135,21 +133,22 @@ export class ConfigError extends Error {
   }
 }
 
-function parseSources(raw: string | undefined, problems: string[]): SourceName[] {
-  if (raw === undefined) return [...SOURCE_NAMES];
+/** ETL_SOURCES, written in any case (`coingecko,csv`), as the sources' ids in the fixed run order. */
+function parseSources(raw: string | undefined, problems: string[]): SourceId[] {
+  if (raw === undefined) return [...SOURCE_ORDER];
   const names = raw
     .split(",")
-    .map((s) => s.trim().toLowerCase())
+    .map((s) => s.trim().toUpperCase())
     .filter(Boolean);
-  const unknown = names.filter((n) => !(SOURCE_NAMES as readonly string[]).includes(n));
+  const unknown = names.filter((n) => !(SOURCE_ORDER as readonly string[]).includes(n));
   if (unknown.length > 0) {
     problems.push(
-      `ETL_SOURCES: unknown source(s) ${unknown.join(", ")}; expected ${SOURCE_NAMES.join(", ")}`,
+      `ETL_SOURCES: unknown source(s) ${unknown.map((n) => n.toLowerCase()).join(", ")}; expected ${SOURCE_ORDER.map((n) => n.toLowerCase()).join(", ")}`,
     );
   }
   if (names.length === 0) problems.push("ETL_SOURCES: empty list; unset it to enable every source");
   // Fixed run order, whatever order the list was written in.
-  return SOURCE_NAMES.filter((n) => names.includes(n));
+  return SOURCE_ORDER.filter((n) => names.includes(n));
 }
 
 const list = (raw: string | undefined) =>

@@ -53,12 +53,12 @@ export function requireApiKey(ctx: GraphQLContext, operation: string): void {
   const match = /^Bearer\s+(.+)$/i.exec(ctx.authorization?.trim() ?? "");
   if (match && timingSafeEqual(digest(match[1]!.trim()), digest(key))) return;
   const limiter = ctx.services.authLimiter;
-  if (limiter?.blocked(ctx.clientId)) {
+  if (limiter.blocked(ctx.clientId)) {
     throw new GraphQLError("too many failed API key attempts; wait a minute", {
       extensions: { code: "RATE_LIMITED", http: { status: 429 } },
     });
   }
-  limiter?.fail(ctx.clientId);
+  limiter.fail(ctx.clientId);
   throw unauthenticated(
     match ? "invalid API key" : 'missing API key: send "Authorization: Bearer <ETL_API_KEY>"',
   );

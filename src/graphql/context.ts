@@ -7,9 +7,9 @@ import type { SourceId } from "../sources/record.ts";
 import type { AuthFailureLimiter } from "./auth.ts";
 import type { MarketFeed } from "./live/market-feed.ts";
 
-/** Long-lived services the resolvers use; built once by main.ts. */
+/** Long-lived services the resolvers use; built once by createApp (app.ts). */
 export interface GraphQLServices {
-  runner?: EtlRunner;
+  runner: EtlRunner;
   bus: EventBus;
   feed: MarketFeed;
   /** ETL_API_KEY: unset = the mutations that need it are refused. */
@@ -18,9 +18,9 @@ export interface GraphQLServices {
   consensus: ConsensusSettings;
   enabledSources: SourceId[];
   /** Failed API-key attempts per client. */
-  authLimiter?: AuthFailureLimiter;
+  authLimiter: AuthFailureLimiter;
   /** SUBSCRIPTION_BUFFER_SIZE: events held per subscription for a client that is not reading. */
-  subscriptionBufferSize?: number;
+  subscriptionBufferSize: number;
 }
 
 /** What every resolver may use; built per request (or per WebSocket subscription) by the server. */

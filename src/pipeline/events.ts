@@ -31,7 +31,8 @@ export type Deliver = <K extends EventName>(name: K, payload: PipelineEvents[K])
 export interface EventTransport {
   send<K extends EventName>(name: K, payload: PipelineEvents[K]): void;
   sendWithin<K extends EventName>(tx: Tx, name: K, payload: PipelineEvents[K]): Promise<void>;
-  start(deliver: Deliver): Promise<void>;
+  /** `reconnected` is called when the transport was cut off and is back: events may be missed. */
+  start(deliver: Deliver, reconnected: () => void): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +53,8 @@ export interface EventBus {
     options?: { timeout?: number; maxWait?: number },
   ): Promise<T>;
   subscribe<K extends EventName>(name: K, listener: Listener<K>): () => void;
+  /** After the transport was cut off and came back: readers catch up by seq, since events may be lost. */
+  onReconnect(listener: () => void): () => void;
   /** Connects the transport (if any): from then on events also arrive from other processes. */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -63,6 +66,14 @@ export function createEventBus(
 ): EventBus {
   const { transport } = options;
   const listeners = new Map<EventName, Set<Listener<EventName>>>();
+  const reconnectListeners = new Set<() => void>();
+  const guarded = (listener: () => void) => {
+    try {
+      listener();
+    } catch (error) {
+      options.onListenerError?.(error);
+    }
+  };
   const deliver: Deliver = (name, payload) => {
     for (const listener of listeners.get(name) ?? []) {
       try {
@@ -96,7 +107,11 @@ export function createEventBus(
       listeners.set(name, set);
       return () => set.delete(listener as Listener<EventName>);
     },
-    start: async () => transport?.start(deliver),
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => reconnectListeners.delete(listener);
+    },
+    start: async () => transport?.start(deliver, () => reconnectListeners.forEach(guarded)),
     stop: async () => transport?.stop(),
   };
 }

@@ -32,13 +32,12 @@ export function decodeEvent(
 
 /**
  * Cross-process events over PostgreSQL LISTEN/NOTIFY (no new infrastructure). LISTEN holds its
- * own dedicated connection; when it drops, it reconnects with backoff and calls onReconnect so
+ * own dedicated connection; when it drops, it reconnects with backoff and tells the bus (EventBus.onReconnect) so
  * readers catch up by seq: a notification missed while disconnected loses nothing.
  */
 export function createPgEventTransport(options: {
   db: Database;
   logger: Logger;
-  onReconnect?: () => void;
   maxBackoffMs?: number;
 }): EventTransport {
   const log = options.logger.child({ module: "events" });
@@ -47,6 +46,7 @@ export function createPgEventTransport(options: {
   let listener: SqlConnection | null = null;
   let stopped = false;
   let deliver: Deliver | null = null;
+  let reconnected: () => void = () => {};
   let connectedBefore = false;
 
   const connect = async (): Promise<void> => {
@@ -65,7 +65,7 @@ export function createPgEventTransport(options: {
         listener = conn;
         if (connectedBefore) {
           log.info({ attempts: attempt + 1 }, "event listener reconnected; catching up");
-          options.onReconnect?.();
+          reconnected();
         }
         connectedBefore = true;
         void conn.closed.then(() => {
@@ -95,8 +95,9 @@ export function createPgEventTransport(options: {
       // PostgreSQL delivers a notification on commit, never before, never for a rollback.
       await tx.$executeRaw`SELECT pg_notify(${EVENT_CHANNEL}, ${encodeEvent(name, payload, origin)})`;
     },
-    async start(d) {
+    async start(d, onReconnected) {
       deliver = d;
+      reconnected = onReconnected;
       stopped = false;
       await connect();
     },

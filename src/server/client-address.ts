@@ -10,7 +10,10 @@ import type { TrustProxy } from "../config/config.ts";
  * by sending the header, only the trusted proxies' additions count. Over WebSocket the upgrade
  * request is the request.
  */
-export function createClientAddress(trust: TrustProxy = null): (req: IncomingMessage | undefined) => string {
+/** Who is calling: the client's address from a request (or a WebSocket's upgrade request). */
+export type ClientAddress = (req: IncomingMessage | undefined) => string;
+
+export function createClientAddress(trust: TrustProxy = null): ClientAddress {
   const trusted =
     trust === null
       ? () => false

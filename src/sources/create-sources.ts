@@ -24,7 +24,7 @@ export function createSources(
 ): Map<SourceId, MarketSource> {
   const sources = new Map<SourceId, MarketSource>();
   const policy = config.http;
-  if (config.enabled.includes("coingecko")) {
+  if (config.enabled.includes("COINGECKO")) {
     const cg = config.coingecko;
     const header = coinGeckoKeyHeader(cg.plan);
     const get = createHttpClient({
@@ -38,7 +38,7 @@ export function createSources(
     });
     sources.set("COINGECKO", createCoinGeckoSource({ baseUrl: cg.baseUrl, maxPages: cg.maxPages, get }));
   }
-  if (config.enabled.includes("coinpaprika")) {
+  if (config.enabled.includes("COINPAPRIKA")) {
     const cp = config.coinpaprika;
     const get = createHttpClient({
       ...policy,
@@ -54,7 +54,7 @@ export function createSources(
       createCoinPaprikaSource({ baseUrl: cp.baseUrl, maxAssets: cp.maxAssets, get }),
     );
   }
-  if (config.enabled.includes("csv")) {
+  if (config.enabled.includes("CSV")) {
     const csv = createCsvSource({ paths: config.csv.paths });
     sources.set("CSV", hooks.scrub ? scrubbedSource(csv, hooks.scrub) : csv);
   }

@@ -60,9 +60,8 @@ describe.skipIf(!postgresAdminUrl)("dedicated connections when the server goes s
   it("the LISTEN connection notices the silence and reconnects", async () => {
     const { proxy, db } = await throughProxy();
     let reconnects = 0;
-    const bus = createEventBus({
-      transport: createPgEventTransport({ db, logger: quietLogger, onReconnect: () => reconnects++ }),
-    });
+    const bus = createEventBus({ transport: createPgEventTransport({ db, logger: quietLogger }) });
+    bus.onReconnect(() => reconnects++);
     try {
       await bus.start();
       const before = proxy.accepted;

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createMarketFeed } from "../../src/graphql/live/market-feed.ts";
 import type { MarketUpdate } from "../../src/graphql/live/market-update.ts";
-import { createEventBus } from "../../src/pipeline/events.ts";
-import { createPgliteTestDatabase, quietLogger, type TestDatabase } from "../support/databases.ts";
+import { createPgliteTestDatabase, type TestDatabase } from "../support/databases.ts";
 import { createTestRunner } from "../support/pipeline.ts";
 import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
 
@@ -19,18 +17,12 @@ afterAll(async () => {
 beforeEach(() => t.reset());
 
 function setup(bufferSize: number) {
-  const bus = createEventBus();
-  const { runner } = createTestRunner(t.db, replay, { ETL_BATCH_SIZE: "100" }, { bus });
-  const feed = createMarketFeed({
-    prisma: t.db.prisma,
-    bus,
-    logger: quietLogger,
-    consensus: { freshnessMs: 900_000, deviationPct: 5, maxSkewMs: 300_000 },
-    retentionHours: 24,
-    bufferSize,
+  const { app } = createTestRunner(t.db, replay, {
+    ETL_BATCH_SIZE: "100",
+    SUBSCRIPTION_BUFFER_SIZE: String(bufferSize),
   });
-  feed.start();
-  return { runner, feed };
+  app.feed.start();
+  return { runner: app.runner, feed: app.feed };
 }
 
 describe("slow consumers", () => {

@@ -1,22 +1,16 @@
-import { consensusSettings } from "../../src/config/config.ts";
+import { createApp } from "../../src/app.ts";
+import type { Config } from "../../src/config/config.ts";
 import type { Database } from "../../src/db/database.ts";
-import { createAuthFailureLimiter } from "../../src/graphql/auth.ts";
-import type { GraphQLServices } from "../../src/graphql/context.ts";
-import { createMarketFeed } from "../../src/graphql/live/market-feed.ts";
-import { buildSchema } from "../../src/graphql/schema.ts";
 import type { Logger } from "../../src/logger/logger.ts";
-import { createMetrics } from "../../src/metrics/metrics.ts";
-import { createEventBus } from "../../src/pipeline/events.ts";
-import { createServer, createYogaApp } from "../../src/server/server.ts";
 import { createPgliteTestDatabase, quietLogger } from "./databases.ts";
-import { createTestRunner } from "./pipeline.ts";
+import { testConfig } from "./pipeline.ts";
 import { type ReplayServer, startReplayServer } from "./replay-server.ts";
 
 export const TEST_API_KEY = "test-etl-key-0123456789";
 
 /**
- * The whole stack in one process, wired like main.ts: runner + feed + yoga (and, on demand, the
- * HTTP/WebSocket server on 127.0.0.1:0).
+ * The whole stack in one process as createApp builds it for the service: runner + feed + yoga
+ * (and, on demand, the HTTP/WebSocket server on 127.0.0.1:0).
  */
 export function createTestApp(
   db: Database,
@@ -34,48 +28,30 @@ export function createTestApp(
     logger?: Logger;
   } = {},
 ) {
-  const bus = createEventBus();
-  const { runner, metrics, config, scrub } = createTestRunner(db, replay, options.env ?? {}, {
-    bus,
-    logger: options.logger,
+  const parsed = testConfig(replay, {
+    ...(options.apiKey === null ? {} : { ETL_API_KEY: options.apiKey ?? TEST_API_KEY }),
+    ...options.env,
   });
-  const consensus = consensusSettings(config);
-  const feed = createMarketFeed({
-    prisma: db.prisma,
-    bus,
-    logger: options.logger ?? quietLogger,
-    consensus,
-    retentionHours: options.retentionHours ?? 24,
-    bufferSize: options.bufferSize ?? 1000,
-  });
-  const services: GraphQLServices = {
-    runner,
-    bus,
-    feed,
-    etlApiKey: options.apiKey === null ? undefined : (options.apiKey ?? TEST_API_KEY),
-    consensus,
-    enabledSources: ["COINGECKO", "COINPAPRIKA", "CSV"].filter((s) =>
-      config.sources.enabled.includes(s.toLowerCase() as never),
-    ) as GraphQLServices["enabledSources"],
-    authLimiter: createAuthFailureLimiter({ maxFailures: 10, windowMs: 60_000 }),
-    subscriptionBufferSize: options.bufferSize ?? 1000,
-  };
-  const common = {
-    schema: buildSchema(),
-    db,
-    logger: options.logger ?? quietLogger,
-    services,
-    metrics: metrics ?? createMetrics(),
-    explorer: options.explorer ?? true,
+  const config: Config = {
+    ...parsed,
     production: options.production ?? false,
-    responseCacheTtlSeconds: options.responseCacheTtlSeconds ?? 0,
-    scrub,
-    trustProxy: config.server.trustProxy,
-    maxSubscriptionsPerConnection: config.server.maxSubscriptionsPerConnection,
-    metricsOperationNamesMax: config.server.metricsOperationNamesMax,
+    server: {
+      ...parsed.server,
+      explorer: options.explorer ?? true,
+      responseCacheTtlSeconds: options.responseCacheTtlSeconds ?? 0,
+      port: 0,
+      host: "127.0.0.1",
+      shutdownTimeoutMs: 1000,
+    },
+    live: {
+      ...parsed.live,
+      retentionHours: options.retentionHours ?? 24,
+      bufferSize: options.bufferSize ?? 1000,
+    },
   };
-  feed.start();
-  const yoga = createYogaApp(common);
+  const app = createApp({ config, db, logger: options.logger ?? quietLogger });
+  app.feed.start();
+  const yoga = app.createYoga();
 
   /** POSTs a GraphQL operation in-process (yoga.fetch). */
   async function gql<T = Record<string, unknown>>(
@@ -100,22 +76,23 @@ export function createTestApp(
   }
 
   return {
-    bus,
+    app,
+    bus: app.bus,
     config,
-    runner,
-    feed,
-    services,
-    metrics: common.metrics,
+    runner: app.runner,
+    feed: app.feed,
+    services: app.services,
+    metrics: app.metrics,
     yoga,
     gql,
     /** Binds the real HTTP + WebSocket server on 127.0.0.1:0. */
     async listen() {
-      const server = createServer({ ...common, port: 0, host: "127.0.0.1", shutdownTimeoutMs: 1000 });
+      const server = app.createServer();
       const { port } = await server.start();
       return { server, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/graphql` };
     },
     stop() {
-      feed.stop();
+      app.feed.stop();
     },
   };
 }

@@ -1,25 +1,15 @@
-import { consensusSettings, parseConfig } from "../../src/config/config.ts";
+import { createApp } from "../../src/app.ts";
+import { type Config, parseConfig } from "../../src/config/config.ts";
 import type { Database } from "../../src/db/database.ts";
 import type { Logger } from "../../src/logger/logger.ts";
-import { createMetrics } from "../../src/metrics/metrics.ts";
-import { createEtlRunner } from "../../src/pipeline/etl-runner.ts";
-import { createEventBus, type EventBus } from "../../src/pipeline/events.ts";
-import { createFailureInjector } from "../../src/pipeline/failure-injection.ts";
-import { createScrubber } from "../../src/security/scrubber.ts";
-import { createSources } from "../../src/sources/create-sources.ts";
 import { quietLogger } from "./databases.ts";
 import type { ReplayServer } from "./replay-server.ts";
 
 export const SEED_CSV = "seeds/prices.csv";
 
-/** A runner wired like main.ts does, on a test database, with the replay server as upstream. */
-export function createTestRunner(
-  db: Database,
-  replay: ReplayServer,
-  env: Record<string, string> = {},
-  options: { failAfterRecords?: number; bus?: EventBus; logger?: Logger } = {},
-) {
-  const config = parseConfig({
+/** The config tests run with: the replay server as upstream, fast retries, no rate limit to wait on. */
+export function testConfig(replay: ReplayServer, env: Record<string, string> = {}): Config {
+  return parseConfig({
     COINGECKO_BASE_URL: replay.coingeckoBase,
     COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,
     CSV_SOURCE_PATHS: SEED_CSV,
@@ -30,33 +20,23 @@ export function createTestRunner(
     COINGECKO_RATE_LIMIT_PER_MINUTE: "10000",
     ...env,
   });
-  const bus = options.bus ?? createEventBus();
-  const metrics = createMetrics();
-  const scrub = createScrubber(config.secrets);
-  const runner = createEtlRunner({
-    db,
-    sources: createSources(config.sources, { scrub }),
-    logger: options.logger ?? quietLogger,
-    bus,
-    metrics,
-    injector: createFailureInjector({ failAfterRecords: options.failAfterRecords }),
-    batchSize: config.etl.batchSize,
-    rejectedRowsKept: config.etl.rejectedRowsKept,
-    rules: {
-      maxSkewMs: config.etl.maxClockSkewSeconds * 1000,
-      maxPriceRatio: config.etl.identityMaxPriceRatio,
-    },
-    driftPolicies: {
-      COINGECKO: config.sources.coingecko.driftPolicy,
-      COINPAPRIKA: config.sources.coinpaprika.driftPolicy,
-      CSV: config.sources.csv.driftPolicy,
-    },
-    checks: { ...consensusSettings(config), countDropPct: config.etl.runCountDropPct },
-    rawRetentionDays: config.etl.rawPayloadRetentionDays,
-    runTimeoutMs: config.etl.runTimeoutMs,
-    scrub,
+}
+
+/** The service's runner (createApp), on a test database, with the replay server as upstream. */
+export function createTestRunner(
+  db: Database,
+  replay: ReplayServer,
+  env: Record<string, string> = {},
+  options: { failAfterRecords?: number; logger?: Logger } = {},
+) {
+  const config = testConfig(replay, {
+    ...env,
+    ...(options.failAfterRecords === undefined
+      ? {}
+      : { ETL_FAIL_AFTER_RECORDS: String(options.failAfterRecords) }),
   });
-  return { runner, bus, metrics, config, scrub };
+  const app = createApp({ config, db, logger: options.logger ?? quietLogger });
+  return { app, runner: app.runner, bus: app.bus, metrics: app.metrics, config, scrub: app.scrub };
 }
 
 /**

@@ -198,7 +198,12 @@ export function createMarketFeed(options: FeedOptions) {
 
   return {
     start() {
-      unsubscribe = options.bus.subscribe("batchCommitted", () => void pump());
+      const offBatch = options.bus.subscribe("batchCommitted", () => void pump());
+      const offReconnect = options.bus.onReconnect(() => void pump());
+      unsubscribe = () => {
+        offBatch();
+        offReconnect();
+      };
       void pump();
     },
     stop() {
@@ -208,9 +213,6 @@ export function createMarketFeed(options: FeedOptions) {
     /** Catch up after a missed wake-up (a dropped LISTEN connection): reads by seq, loses nothing. */
     catchUp: pump,
     subscribe,
-    get subscriberCount() {
-      return subscribers.size;
-    },
     /** Updates held in subscriber buffers right now (bounded: see SubscriberBuffer). */
     get buffered() {
       let n = 0;

@@ -44,10 +44,6 @@ export class SubscriberBuffer {
     return this.count;
   }
 
-  get highestSeq(): bigint {
-    return this.lastSeq;
-  }
-
   /** Marks everything up to seq as delivered (RESYNC): older updates are dropped from now on. */
   skipTo(seq: bigint): void {
     while (this.head && topOf(this.head.update) <= seq) this.shift();

@@ -1,0 +1,123 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { GraphQLSchema } from "graphql";
+import { createYoga } from "graphql-yoga";
+import type { TrustProxy } from "../config/config.ts";
+import type { Database } from "../db/database.ts";
+import type { GraphQLContext, GraphQLServices } from "../graphql/context.ts";
+import type { Logger } from "../logger/logger.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { createScrubber, type Scrubber } from "../security/scrubber.ts";
+import { createClientAddress } from "./client-address.ts";
+import {
+  useIntrospection,
+  useLimitErrorCodes,
+  useLimits,
+  useOperationMetrics,
+  usePageSizeLimit,
+} from "./graphql-plugins.ts";
+import { requestIdOf, useRequestMeta } from "./request-meta.ts";
+import { useCommitInvalidatedCache } from "./response-cache.ts";
+import { useScrubbedResults } from "./scrub-results.ts";
+
+/** What the GraphQL app needs: the schema, its services, and the limits and policies around it. */
+export interface YogaAppOptions {
+  schema: GraphQLSchema;
+  db: Database;
+  logger: Logger;
+  services: GraphQLServices;
+  metrics?: Metrics;
+  explorer: boolean;
+  production?: boolean;
+  corsOrigins?: string[];
+  /** Query results cached until the next pipeline event, at most this long; 0 or unset: off. */
+  responseCacheTtlSeconds?: number;
+  /** The service's scrubber: no response carries a configured secret. */
+  scrub?: Scrubber;
+  /** TRUST_PROXY: whose X-Forwarded-For names the client. */
+  trustProxy?: TrustProxy;
+  /** METRICS_OPERATION_NAMES_MAX: distinct operation names kept as a metric label. */
+  metricsOperationNamesMax?: number;
+}
+
+/** The per-request server context: HTTP gives `req`, graphql-ws the rest (see graphql-ws.ts). */
+export interface ServerContext {
+  req?: IncomingMessage;
+  connectionParams?: Record<string, unknown>;
+  /** graphql-ws: the Subscribe message's payload (plugins read params.query, as over HTTP). */
+  params?: unknown;
+  /** graphql-ws: set per operation by onSubscribe, so logs and extensions share one id. */
+  requestId?: string;
+  clientId?: string;
+}
+
+/**
+ * The GraphQL app (yoga with its envelop plugins), without a listener: HTTP requests reach it
+ * through http-routes.ts, WebSocket operations through graphql-ws.ts, tests through yoga.fetch.
+ */
+export function createYogaApp(options: YogaAppOptions) {
+  const log = options.logger.child({ module: "graphql" });
+  const clientAddress = createClientAddress(options.trustProxy ?? null);
+  return createYoga<ServerContext, GraphQLContext>({
+    schema: options.schema,
+    graphqlEndpoint: "/graphql",
+    graphiql: options.explorer
+      ? { title: "coinflow GraphiQL", subscriptionsProtocol: "WS", defaultQuery: EXAMPLE_QUERY }
+      : false,
+    landingPage: false,
+    batching: false,
+    cors: options.corsOrigins?.length ? { origin: options.corsOrigins, methods: ["GET", "POST"] } : false,
+    logging: {
+      debug: (...args) => log.debug(args.map(String).join(" ")),
+      info: (...args) => log.info(args.map(String).join(" ")),
+      warn: (...args) => log.warn(args.map(String).join(" ")),
+      error: (...args) =>
+        log.error(args.map((a) => (a instanceof Error ? (a.stack ?? a.message) : String(a))).join(" ")),
+    },
+    context: ({ request, req, connectionParams, requestId: given, clientId }) => {
+      const requestId = given ?? (request ? requestIdOf(request) : randomUUID());
+      const fromParams = connectionParams?.authorization;
+      return {
+        prisma: options.db.prisma,
+        requestId,
+        logger: log.child({ requestId }),
+        services: options.services,
+        authorization:
+          request?.headers.get("authorization") ?? (typeof fromParams === "string" ? fromParams : null),
+        clientId: clientId ?? clientAddress(req),
+      };
+    },
+    plugins: [
+      useRequestMeta(),
+      useLimitErrorCodes(),
+      usePageSizeLimit(),
+      useLimits({ production: options.production ?? false }),
+      useIntrospection(options.explorer),
+      ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
+      useCommitInvalidatedCache({
+        bus: options.services.bus,
+        ttlSeconds: options.responseCacheTtlSeconds ?? 0,
+      }),
+      // Last: whatever the plugins above produced, no secret leaves in a response.
+      useScrubbedResults(options.scrub ?? createScrubber([])),
+    ].filter((p) => p !== null),
+  });
+}
+
+export const EXAMPLE_QUERY = `# coinflow: crypto market data from CoinGecko, CoinPaprika and CSV, unified.
+{
+  assets(first: 5) {
+    totalCount
+    edges {
+      node {
+        symbol
+        name
+        rank
+        latestPrice { priceUsd observedAt sources { source priceUsd deviationPct included } }
+      }
+    }
+  }
+}
+`;
+
+export type YogaApp = ReturnType<typeof createYogaApp>;
