@@ -246,7 +246,7 @@ const LATEST_PRICE_FIELDS = gql`
   fragment LatestPriceFields on LatestPrice {
     priceUsd
     observedAt
-    sources { source priceUsd }
+    sources { source priceUsd included }
   }
 `;
 
@@ -429,11 +429,14 @@ for (const kind of databaseKinds) {
       const maxSeq = await t.db.prisma.marketObservation.aggregate({ _max: { seq: true } });
       const sub = subscribe(a.client, LIVE, { symbols: ["BTC"], afterSeq: Number(maxSeq._max.seq) });
 
-      // CoinGecko moves BTC by 0.1 % (inside every consensus threshold); the run writes it.
+      // CoinGecko quotes BTC anew, now and 0.1 % up: the newest observation of the asset, so the
+      // consensus itself moves (the older quotes fall out of the freshness window), not only
+      // CoinGecko's source price. The run writes it.
       const moved = Math.round(coingeckoBefore.priceUsd * 1.001 * 100) / 100;
+      const now = new Date(Date.now() - 5_000).toISOString();
       replay.setCoinGeckoPages([
         loadFixture<Data[]>(COINGECKO_TOP250).map((c) =>
-          c.id === "bitcoin" ? { ...c, current_price: moved } : c,
+          c.id === "bitcoin" ? { ...c, current_price: moved, last_updated: now } : c,
         ),
       ]);
       const triggered = await a.client.mutate<Data>({
@@ -450,6 +453,10 @@ for (const kind of databaseKinds) {
       sub.stop();
       const pushed = update.marketUpdates.latestPrice as Data;
       expect(pushed.id).toBe(before.id);
+      // Otherwise the checks below could pass on the values the queries loaded.
+      expect(pushed.priceUsd).toBe(moved);
+      expect(pushed.priceUsd).not.toBe(before.priceUsd);
+      expect(pushed.observedAt).not.toBe(before.observedAt);
       expect(pushed.sources.find((s: Data) => s.source === "COINGECKO").priceUsd).toBe(moved);
 
       // The entity the queries loaded now holds the pushed values…
@@ -464,6 +471,7 @@ for (const kind of databaseKinds) {
           __typename: "SourcePrice",
           source: s.source,
           priceUsd: s.priceUsd,
+          included: s.included,
         })),
       });
       // …and so does the query result itself, read back from the cache without the network.
