@@ -267,33 +267,40 @@ beforeAll(async () => {
 afterAll(() => replay.close());
 
 describe("the warning check can fail", () => {
+  let t: TestDatabase;
+  let app: ReturnType<typeof createTestApp>;
+  let http: Awaited<ReturnType<ReturnType<typeof createTestApp>["listen"]>>;
+  let a: Apollo;
+  // Setup in a hook (its timeout is the longer one): a run takes seconds, more on a busy machine.
+  beforeAll(async () => {
+    t = await databaseKinds[0]!.create();
+    app = createTestApp(t.db, replay, { env: { ETL_SOURCES: "coingecko" } });
+    http = await app.listen();
+    a = apollo(http.url, http.wsUrl);
+    await app.runner.run({ trigger: "CLI" });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await http?.server.stop();
+    app?.stop();
+    await t?.dispose();
+  });
+
   it("Apollo runs with its development checks, and their warnings reach the spy", async () => {
     expect(apolloDev).toBe(true);
     // Apollo warns once per type and field (a module-wide set), so this uses a field nothing else in
     // this file selects twice: a connection, which by design has no id.
-    const t = await databaseKinds[0]!.create();
-    const app = createTestApp(t.db, replay, { env: { ETL_SOURCES: "coingecko" } });
-    const http = await app.listen();
-    const a = apollo(http.url, http.wsUrl);
-    try {
-      await app.runner.run({ trigger: "CLI" });
-      takeConsoleMessages();
-      await query(a.client, gql`{ asset(symbol: "BTC") { id marketData(first: 1) { totalCount } } }`);
-      await query(
-        a.client,
-        gql`{ asset(symbol: "BTC") { id marketData(first: 1) { pageInfo { hasNextPage } } } }`,
-      );
-      const messages = takeConsoleMessages();
-      expect(messages).toHaveLength(1);
-      expect(messages[0]).toContain(
-        "Cache data may be lost when replacing the marketData field of a Asset object.",
-      );
-    } finally {
-      await a.close();
-      await http.server.stop();
-      app.stop();
-      await t.dispose();
-    }
+    takeConsoleMessages();
+    await query(a.client, gql`{ asset(symbol: "BTC") { id marketData(first: 1) { totalCount } } }`);
+    await query(
+      a.client,
+      gql`{ asset(symbol: "BTC") { id marketData(first: 1) { pageInfo { hasNextPage } } } }`,
+    );
+    const messages = takeConsoleMessages();
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain(
+      "Cache data may be lost when replacing the marketData field of a Asset object.",
+    );
   });
 });
 
@@ -485,14 +492,14 @@ for (const kind of databaseKinds) {
           moved,
         );
       }
-      // The pushed consensus is the server's, once the run is over.
-      for (let i = 0; i < 200; i++) {
-        const run = await t.db.prisma.etlRun.findUnique({
-          where: { id: Number(triggered.data!.triggerEtl.run.id) },
-        });
-        if (run && run.status !== "RUNNING") break;
-        await new Promise((r) => setTimeout(r, 50));
+      // The pushed consensus is the server's, once the run is over (bounded: 10 s).
+      const runId = Number(triggered.data!.triggerEtl.run.id);
+      let status = "RUNNING";
+      for (let i = 0; i < 200 && status === "RUNNING"; i++) {
+        status = (await t.db.prisma.etlRun.findUnique({ where: { id: runId } }))?.status ?? "RUNNING";
+        if (status === "RUNNING") await new Promise((r) => setTimeout(r, 50));
       }
+      expect(status).toBe("SUCCEEDED");
       const server = await serverSays(http.url, `{ asset(symbol: "BTC") { latestPrice { priceUsd } } }`);
       expect(a.client.cache.readFragment<Data>({ id, fragment: LATEST_PRICE_FIELDS })!.priceUsd).toBe(
         server.asset.latestPrice.priceUsd,
