@@ -39,6 +39,8 @@ export interface SourceRunDeps {
   /** ETL_REJECTED_ROWS_KEPT: rejected rows stored in full per source run; the rest are counted. */
   rejectedRowsKept: number;
   driftPolicy: "warn" | "quarantine";
+  /** The service's scrubber: a source's error (an upstream's decoded message) is stored scrubbed. */
+  scrub: (text: string) => string;
   rules: Omit<BatchRules, "now">;
   signal: AbortSignal;
 }
@@ -227,7 +229,7 @@ export async function runSource(
   } catch (error) {
     failure = error;
     if (!isSourceFault(error)) {
-      await finishSourceRun(prisma, sourceRun.id, {
+      await finishSourceRun(prisma, deps.scrub, sourceRun.id, {
         counts: tally.total,
         started,
         failure: error,
@@ -250,7 +252,7 @@ export async function runSource(
           Object.entries(nulls).map(([k, v]) => [k, Math.round((v / acceptedCount) * 10_000) / 10_000]),
         )
       : null;
-  await finishSourceRun(prisma, sourceRun.id, {
+  await finishSourceRun(prisma, deps.scrub, sourceRun.id, {
     counts: tally.total,
     started,
     failure,
@@ -265,7 +267,7 @@ export async function runSource(
     source: source.id,
     status: failure ? "FAILED" : "SUCCEEDED",
     ...counts,
-    error: failure ? (failure instanceof Error ? failure.message : String(failure)) : null,
+    error: failure ? deps.scrub(failure instanceof Error ? failure.message : String(failure)) : null,
     touchedAssetIds: touched,
     durationMs,
   };
@@ -273,6 +275,7 @@ export async function runSource(
 
 async function finishSourceRun(
   prisma: PrismaClient,
+  scrub: (text: string) => string,
   id: number,
   end: {
     counts: Counts;
@@ -293,7 +296,7 @@ async function finishSourceRun(
       // The tally's totals: what the batches stored plus what never reached one (checkpoint
       // skips, held streams).
       ...end.counts,
-      error: error ? (error instanceof Error ? error.message : String(error)) : null,
+      error: error ? scrub(error instanceof Error ? error.message : String(error)) : null,
       errorKind: error ? errorKind(error) : null,
       nullRates: end.nullRates ?? undefined,
       checkpointAfter: end.checkpointAfter ?? undefined,

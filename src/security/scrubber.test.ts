@@ -8,6 +8,8 @@ describe("createScrubber", () => {
     expect(scrub("invalid key s3cr3t-key!")).toBe("invalid key [REDACTED]!");
     expect(scrub(`?k=${encodeURIComponent('we"ird/key+1')}`)).toBe("?k=[REDACTED]");
     expect(scrub(JSON.stringify({ m: 'we"ird/key+1' }))).toBe('{"m":"[REDACTED]"}');
+    // Percent-encoding in lower case, as some servers echo it.
+    expect(scrub(`?k=${encodeURIComponent('we"ird/key+1').toLowerCase()}`)).toBe("?k=[REDACTED]");
   });
 
   it("scrubs strings and keys deep inside values, sharing what did not change", () => {

@@ -36,8 +36,10 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
     return Object.assign(identity, { deep: <T>(value: T) => value, cut: identity, active: false });
   }
   const source = needles.map(escapeRegExp).join("|");
-  const probe = new RegExp(source);
-  const all = new RegExp(source, "g");
+  // Case-insensitive: percent-encoding may come back in lower case (%2f), and redacting a look-alike
+  // of a secret costs nothing.
+  const probe = new RegExp(source, "i");
+  const all = new RegExp(source, "gi");
   const text = (s: string) => (probe.test(s) ? s.replace(all, REDACTED) : s);
   const deep = (value: unknown): unknown => {
     if (typeof value === "string") return text(value);
@@ -67,12 +69,14 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
     }
     return copy ?? value;
   };
+  const lowered = needles.map((n) => n.toLowerCase());
   const cut = (s: string) => {
     const whole = text(s);
     // The longest tail that is a proper prefix of some secret: at most the longest secret's length.
     for (let n = Math.min(whole.length, needles[0]!.length - 1); n > 0; n--) {
       const tail = whole.slice(-n);
-      if (needles.some((needle) => needle.startsWith(tail))) return whole.slice(0, -n) + REDACTED;
+      const lower = tail.toLowerCase();
+      if (lowered.some((needle) => needle.startsWith(lower))) return whole.slice(0, -n) + REDACTED;
     }
     return whole;
   };

@@ -50,7 +50,7 @@ async function readBody(
   response: Response,
   limit: number,
   truncate = false,
-): Promise<{ bytes: Buffer; hash: string }> {
+): Promise<{ bytes: Buffer; hash: string; truncated: boolean }> {
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
   if (!truncate && declared > limit) {
     await response.body?.cancel().catch(() => undefined);
@@ -59,6 +59,7 @@ async function readBody(
   const hash = createHash("sha256");
   const parts: Buffer[] = [];
   let size = 0;
+  let truncated = false;
   const reader = response.body?.getReader();
   if (reader) {
     for (;;) {
@@ -67,6 +68,7 @@ async function readBody(
       size += value.byteLength;
       if (size > limit) {
         await reader.cancel().catch(() => undefined);
+        truncated = true;
         if (truncate) break;
         throw new BodyTooLarge(`body over HTTP_MAX_BODY_BYTES (${limit}): more than ${limit} bytes arrived`);
       }
@@ -74,7 +76,7 @@ async function readBody(
       parts.push(Buffer.from(value));
     }
   }
-  return { bytes: Buffer.concat(parts), hash: hash.digest("hex") };
+  return { bytes: Buffer.concat(parts), hash: hash.digest("hex"), truncated };
 }
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 429 || status >= 500;
@@ -150,11 +152,11 @@ export function createHttpClient(options: HttpClientOptions) {
             attempts: attempt,
           };
         }
-        const { bytes } = await deadline.race(readBody(response, ERROR_BODY_BYTES, true));
-        // Scrubbed before it is cut to a summary, and as cut text when the 64 KB read stopped inside
-        // it: a key the upstream echoes must not show even in part.
+        const { bytes, truncated } = await deadline.race(readBody(response, ERROR_BODY_BYTES, true));
+        // Scrubbed before it is summarized, and as cut text when the 64 KB read stopped inside it;
+        // describeBody scrubs again what it decodes: a key the upstream echoes never shows in part.
         const text = bytes.toString("utf8");
-        reason = describeBody(bytes.length >= ERROR_BODY_BYTES ? scrub.cut(text) : scrub(text));
+        reason = describeBody(truncated ? scrub.cut(text) : scrub(text), scrub);
         if (!RETRYABLE_STATUS(status)) {
           throw new UpstreamError({
             source: options.source,

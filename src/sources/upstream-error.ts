@@ -1,3 +1,4 @@
+import { createScrubber, type Scrubber } from "../security/scrubber.ts";
 import type { SourceId } from "./record.ts";
 
 export type FaultKind = "transient" | "permanent";
@@ -54,19 +55,27 @@ export function redactUrl(raw: string): string {
 }
 
 /** A one-line summary of an error body: JSON message, HTML title or the first characters of text. */
-export function describeBody(body: string): string {
+const NO_SECRETS = createScrubber([]);
+
+export function describeBody(body: string, scrub: Scrubber = NO_SECRETS): string {
+  // Scrubbed after decoding (JSON escapes can spell a key: "\u0043G-…") and cut as cut text, so
+  // an echoed key shows in no part.
+  const summary = (s: string, max: number) => {
+    const clean = scrub(s);
+    return clean.length > max ? scrub.cut(clean.slice(0, max)) : clean;
+  };
   const text = body.trim();
   if (text === "") return "empty body";
   try {
     const json = JSON.parse(text) as Record<string, unknown>;
     const status = json.status as Record<string, unknown> | undefined;
     const message = status?.error_message ?? json.error ?? json.message ?? json.error_message;
-    if (typeof message === "string") return message.slice(0, 200);
+    if (typeof message === "string") return summary(message, 200);
   } catch {
     // not JSON: fall through
   }
   const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
-  if (title) return `HTML page: ${title.slice(0, 160)}`;
+  if (title) return `HTML page: ${summary(title, 160)}`;
   if (/^<!doctype html|^<html/i.test(text)) return "HTML page";
-  return text.replace(/\s+/g, " ").slice(0, 200);
+  return summary(text.replace(/\s+/g, " "), 200);
 }

@@ -200,9 +200,14 @@ describe("CoinGecko against the replay server", () => {
     expect(JSON.stringify(streams[0]?.payload.request)).not.toContain(KEY);
   });
 
-  it("shows no part of an echoed key when the error summary's 200-character cut falls inside it", async () => {
-    const padding = 190;
-    replay.fault("coingecko", { kind: "echo", status: 401, header: "x-cg-demo-api-key", padding });
+  it.each([
+    ["the error summary's 200-character cut falls inside it", "plain", 190],
+    ["it comes \\u-escaped in a JSON message", "json-escaped", 0],
+    ["it comes \\u-escaped and the summary's cut falls inside it", "json-escaped", 190],
+    // 64,990 characters, then the key: the read keeps whole 1,000-byte chunks up to 64 KB (65,000).
+    ["the 64 KB read stops inside it", "chunked", 64_990],
+  ] as const)("shows no part of an echoed key when %s", async (_case, shape, padding) => {
+    replay.fault("coingecko", { kind: "echo", status: 401, header: "x-cg-demo-api-key", padding, shape });
     const config = parseConfig({
       COINGECKO_BASE_URL: replay.coingeckoBase,
       COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,

@@ -18,8 +18,18 @@ export type Fault =
   /** A body of `bytes` bytes, streamed in 64 KB writes; `declared` sends its content-length too. */
   | { kind: "huge"; bytes: number; declared?: boolean }
   /** An error page that quotes what it was sent: `status` with the value of request header `header`. */
-  /** The key sent in `header`, quoted back; after `padding` characters of text if given (a plain-text body). */
-  | { kind: "echo"; status: number; header: string; padding?: number };
+  /**
+   * The key sent in `header`, quoted back: in a JSON error by default; with `padding`, after that
+   * many filler characters, as plain text, as a JSON message with every key character
+   * \u-escaped (`json-escaped`), or as plain text sent in 1,000-byte chunks 1 ms apart (`chunked`).
+   */
+  | {
+      kind: "echo";
+      status: number;
+      header: string;
+      padding?: number;
+      shape?: "plain" | "json-escaped" | "chunked";
+    };
 
 export interface RecordedRequest {
   path: string;
@@ -118,8 +128,30 @@ export async function startReplayServer(): Promise<ReplayServer> {
       case "echo": {
         const key = String(req.headers[fault.header] ?? "");
         if (fault.padding !== undefined) {
+          // Chunked filler is blank: the summary collapses it, so what follows is what shows.
+          const filler = (fault.shape === "chunked" ? " " : "x").repeat(fault.padding);
+          if (fault.shape === "json-escaped") {
+            const escaped = [...key]
+              .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+              .join("");
+            res.writeHead(fault.status, { "content-type": "application/json" });
+            res.end(`{"error":"${filler}${escaped} is not a valid key"}`);
+            return;
+          }
           res.writeHead(fault.status, { "content-type": "text/plain" });
-          res.end(`${"x".repeat(fault.padding)}${key} is not a valid key`);
+          // Chunked: blanks after too, so the body runs past the client's 64 KB error-body read.
+          const text = `${filler}${key} is not a valid key${fault.shape === "chunked" ? " ".repeat(2000) : ""}`;
+          if (fault.shape !== "chunked") {
+            res.end(text);
+            return;
+          }
+          void (async () => {
+            for (let at = 0; at < text.length && !res.destroyed; at += 1000) {
+              res.write(text.slice(at, at + 1000));
+              await new Promise((r) => setTimeout(r, 1));
+            }
+            res.end();
+          })();
           return;
         }
         res.writeHead(fault.status, { "content-type": "application/json" });
