@@ -346,7 +346,8 @@ async function benchEndToEnd(url: string) {
     const db = await createDatabase({ url: fresh?.url ?? url, dataDir: "unused", logger });
     if (fresh) await migrate(db, logger);
     // The service's own wiring (createApp): what the scheduler runs inside the server.
-    const { runner } = createApp({ config, db, logger });
+    // One process: no NOTIFY transport, as the figures in BENCHMARKS.md were measured.
+    const { runner } = createApp({ config, db, logger, crossProcessEvents: false });
     for (const run of runs) {
       const { gecko, paprika } = moved(run.shift);
       replay.setCoinGeckoPages([gecko]);

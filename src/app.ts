@@ -32,6 +32,11 @@ export function createApp(options: {
   processMetrics?: boolean;
   /** The scrubber the logger already uses (main.ts); else one for config.secrets. */
   scrub?: Scrubber;
+  /**
+   * Events to and from other processes (NOTIFY on PostgreSQL; default on). Tests and benches that
+   * run one process turn it off, as they always ran: no NOTIFY inside every batch transaction.
+   */
+  crossProcessEvents?: boolean;
 }) {
   const { config, db, logger } = options;
   // One scrubber for everything stored or served: logs, stored errors, the raw archive, GraphQL
@@ -41,7 +46,10 @@ export function createApp(options: {
   const consensus = consensusSettings(config);
   // On PostgreSQL, events reach every process through LISTEN/NOTIFY; PGlite stays in-process.
   const bus = createEventBus({
-    transport: db.kind === "postgres" ? createPgEventTransport({ db, logger }) : undefined,
+    transport:
+      db.kind === "postgres" && options.crossProcessEvents !== false
+        ? createPgEventTransport({ db, logger })
+        : undefined,
     onListenerError: (error) => logger.error({ err: String(error) }, "event listener failed"),
   });
   const runner = createEtlRunner({

@@ -79,7 +79,7 @@ async function main(command: Command, argv: string[]) {
     return;
   }
 
-  const app = createApp({ config, db, logger, scrub, processMetrics: command !== "etl" });
+  const app = createApp({ config, db, logger, scrub, processMetrics: command === "serve" });
 
   if (command === "etl") {
     if (etlArgs.resetDrift) {

@@ -176,12 +176,14 @@ export async function clearUnlistedRanks(
   prisma: PrismaClient,
   source: SourceId,
   listed: ReadonlySet<number>,
+  previousListing: number | null,
 ): Promise<number | "skipped"> {
   return prisma.$transaction(async (tx) => {
-    // A listing that shows fewer than half the coins the source ranks now is an upstream hiccup
-    // (an empty or cut-short page that still parsed), not the market: it clears nothing.
-    const ranked = await tx.assetSource.count({ where: { source, rank: { not: null } } });
-    if (listed.size < ranked / 2) return "skipped" as const;
+    // A listing under 90 % of the previous ones (the caller's figure) is an upstream hiccup until
+    // later listings confirm it (an empty or cut-short page that still parsed, a page missing from
+    // several): it clears nothing this time. A real shrink (fewer pages configured) clears once
+    // the previous listings are the short ones too.
+    if (previousListing !== null && listed.size < previousListing * 0.9) return "skipped" as const;
     const cleared = await tx.$queryRaw<{ asset_id: number }[]>`
       UPDATE asset_source SET rank = NULL
       WHERE source = ${source}::"Source" AND rank IS NOT NULL AND NOT (asset_id = ANY(${intArray(listed)}::int[]))

@@ -24,6 +24,11 @@ export interface BatchInput {
   stale: (assetId: number, observedAt: Date) => boolean;
   /** Keys this source run counted unchanged in earlier batches (unchanged-keys.ts). */
   unchangedBefore: (assetId: number, observedAt: Date) => boolean;
+  /**
+   * Older than what this source has stored for the asset (defaults to `stale`): such a record is
+   * history and sets no name or rank. A release writes old records (`stale` off) but keeps this.
+   */
+  older?: (assetId: number, observedAt: Date) => boolean;
   /** The CSV checkpoint this batch advances to, committed with it. */
   checkpoint: { stream: string; checksum: string; rowOffset: number } | null;
   /** How many rejected rows this batch may still store in full (the rest are only counted). */
@@ -133,8 +138,11 @@ export async function commitBatch(
       });
       resolver.addMapping(mapping);
     }
-    followBestSource(resolver, record, assetId, names);
-    if (API_SOURCE(record.source)) ranks.set(assetId, record.rank);
+    // Names and ranks are the latest listing's: an older record (a released one) leaves them alone.
+    if (!(input.older ?? input.stale)(assetId, record.observedAt)) {
+      followBestSource(resolver, record, assetId, names);
+      if (API_SOURCE(record.source)) ranks.set(assetId, record.rank);
+    }
     seen.add(assetId);
     if (input.stale(assetId, record.observedAt)) {
       const key = rowKey(assetId, record.observedAt);

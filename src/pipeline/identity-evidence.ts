@@ -64,8 +64,10 @@ function nameTokens(name: string): string[] {
  * evidence either way: it cannot contradict.
  */
 export function sharesNoWord(a: string, b: string): boolean {
-  const mine = nameTokens(a);
-  const theirs = nameTokens(b);
+  // Words with a letter: "比特币 2023" has no word to compare, only a number.
+  const words = (s: string) => nameTokens(s).filter((t) => /[a-z]/.test(t));
+  const mine = words(a);
+  const theirs = words(b);
   return mine.length > 0 && theirs.length > 0 && mine.every((t) => !theirs.includes(t));
 }
 

@@ -192,7 +192,7 @@ describe("identity resolution for CSV rows", () => {
     });
   });
 
-  it.each(["比特币", "Биткоин"])(
+  it.each(["比特币", "Биткоин", "比特币 2023"])(
     "takes a name without Latin words (%s) as no evidence against a join",
     (name) => {
       const { assetOf, decisions } = resolveAll(base, [

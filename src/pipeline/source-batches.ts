@@ -24,6 +24,8 @@ export interface SourceBatchesDeps {
   batchSize: number;
   /** ETL_REJECTED_ROWS_KEPT: rejected rows stored in full per source run; the rest are counted. */
   rejectedRowsKept: number;
+  /** A release of held streams: old records are written (no watermark), as history (commit-batch.ts). */
+  release: boolean;
   /** After each commit (statistics, metrics, progress). */
   onCommitted: (outcome: BatchOutcome) => void;
 }
@@ -63,7 +65,8 @@ export function createSourceBatches(deps: SourceBatchesDeps) {
             source: deps.source,
             items,
             surplusRejected: surplus,
-            stale: incremental.stale,
+            stale: deps.release ? () => false : incremental.stale,
+            older: incremental.stale,
             unchangedBefore: unchangedKeys.has,
             checkpoint: incremental.checkpointAt(stream.name, stream.payload.contentHash, end),
             rejectionRoom: deps.rejectedRowsKept - rejectedKept,

@@ -53,9 +53,12 @@ export interface SourceRunResult extends Omit<Counts, "rejectedTruncated"> {
   durationMs: number;
 }
 
-/** A release that wrote or confirmed at least one record (not one whose every row was rejected). */
-export const releaseIngested = (counts: { written: number; unchanged: number }) =>
-  counts.written + counts.unchanged > 0;
+/**
+ * A release whose records mostly went in (written or already stored). One that rejected most
+ * (a field gone, not renamed) fails its source and leaves the streams held, baseline unmoved.
+ */
+export const releaseIngested = (counts: { written: number; unchanged: number; rejected: number }) =>
+  counts.written + counts.unchanged > counts.rejected;
 
 /** Where a crashed source stopped: recorded on the failed run. */
 export class SourceCrash extends Error {
@@ -154,9 +157,10 @@ export async function runSource(
     sourceRunId: sourceRun.id,
     source: source.id,
     resolver,
+    incremental,
     // Released records are history the source sent back then: later runs' watermarks do not
-    // make them stale (latest_price still moves only forward).
-    incremental: release ? { ...incremental, stale: () => false } : incremental,
+    // make them stale (latest_price still moves only forward, names and ranks too).
+    release: release !== undefined,
     tally,
     onCommitted(outcome) {
       for (const { record } of outcome.accepted) {
@@ -211,7 +215,13 @@ export async function runSource(
       // Only a release that ingested something moves the baseline: one whose every row was
       // rejected stays held (run-execution.ts), and the baseline with it.
       if (releaseIngested(tally.total)) await acceptReleased(prisma, source.id, union, renames);
-      else log.warn(tally.total, "released streams gave no valid record: they stay held");
+      else {
+        const { rejected, fetched } = tally.total;
+        failure = new Error(
+          `release rejected ${rejected} of ${fetched} records (see rejectedRecords): the streams stay held`,
+        );
+        log.warn(tally.total, "released streams mostly rejected: they stay held");
+      }
     } else {
       await recordDrift({ prisma, bus, metrics }, runId, source.id, {
         changes: baseline.reported ? diffFingerprints(baseline.reported, union) : [],
@@ -222,9 +232,22 @@ export async function runSource(
     }
     // The latest successful listing decides ranks: coins it no longer lists lose theirs.
     if (incremental.kind === "watermark" && held === 0 && !release) {
-      const cleared = await clearUnlistedRanks(prisma, source.id, seenAssetIds);
+      // The longer of the last two successful listings: one short listing (or two in a row) is
+      // not yet the market.
+      const previous = await prisma.sourceRun.findMany({
+        where: { source: source.id, status: "SUCCEEDED", id: { lt: sourceRun.id } },
+        orderBy: { id: "desc" },
+        take: 2,
+        select: { seenAssetIds: true },
+      });
+      const previousListing =
+        previous.length > 0 ? Math.max(...previous.map((p) => p.seenAssetIds.length)) : null;
+      const cleared = await clearUnlistedRanks(prisma, source.id, seenAssetIds, previousListing);
       if (cleared === "skipped")
-        log.warn({ listed: seenAssetIds.size }, "listing under half the ranked coins: ranks kept");
+        log.warn(
+          { listed: seenAssetIds.size, previousListing },
+          "listing under 90 % of the previous ones: ranks kept until later listings confirm it",
+        );
     }
   } catch (error) {
     failure = error;

@@ -1,10 +1,11 @@
 /**
  * Keys (asset, observedAt) a source run counted unchanged so far, so that a later copy of the same
  * key counts as a duplicate and not as unchanged a second time. Rows the run wrote need no memory
- * here: the upsert finds them by their run_id. Bounded: past `limit` keys (~40 bytes each) new
- * keys are no longer remembered, and a repeat of one of those counts as unchanged again.
+ * here: the upsert finds them by their run_id. Bounded: past `limit` keys (measured ~180 bytes
+ * each when every asset has one, so ~18 MB at most) new keys are no longer remembered, and a
+ * repeat of one of those is counted as its first copy was (unchanged, or written if it differs).
  */
-export function createUnchangedKeys(limit = 250_000) {
+export function createUnchangedKeys(limit = 100_000) {
   const byAsset = new Map<number, Set<number>>();
   let size = 0;
   return {

@@ -112,7 +112,12 @@ describe.each(databaseKinds.filter((k) => k.available))("quarantine on $kind", (
       env: { ETL_SOURCES: "coingecko", DRIFT_POLICY_COINGECKO: "quarantine" },
     });
     await app.runner.run({ trigger: "CLI" });
-    replay.setCoinGeckoPages([drifted(1)]);
+    // Run 2's payload named and ranked Bitcoin differently: an older listing than run 3's.
+    replay.setCoinGeckoPages([
+      (drifted(1) as Item[]).map((c) =>
+        c.id === "bitcoin" ? { ...c, name: "Bitcoin (old listing)", market_cap_rank: 7 } : c,
+      ),
+    ]);
     const run2 = await app.runner.run({ trigger: "CLI" });
     replay.setCoinGeckoPages([drifted(2)]);
     const run3 = await app.runner.run({ trigger: "CLI" });
@@ -139,10 +144,17 @@ describe.each(databaseKinds.filter((k) => k.available))("quarantine on $kind", (
       (drifted(2) as Item[]).find((c) => c.id === "bitcoin")!.last_updated,
     );
     expect(await t.db.prisma.quarantinedStream.count({ where: { releasedAt: null } })).toBe(0);
+    // History does not rename or re-rank: the newest listing (run 3's) still decides.
+    const asset = await t.db.prisma.asset.findFirstOrThrow({
+      where: { sources: { some: { sourceAssetId: "bitcoin" } } },
+      include: { sources: true },
+    });
+    expect(asset).toMatchObject({ name: "Bitcoin", rank: 1 });
+    expect(asset.sources.find((m) => m.source === "COINGECKO")?.rank).toBe(1);
     app.stop();
   });
 
-  it("keeps a stream held when its release gives no valid record", async () => {
+  it("keeps a stream held, and fails the release's source, when its release rejects most records", async () => {
     const app = createTestApp(t.db, replay, {
       env: { ETL_SOURCES: "coingecko", DRIFT_POLICY_COINGECKO: "quarantine" },
     });
@@ -155,7 +167,14 @@ describe.each(databaseKinds.filter((k) => k.available))("quarantine on $kind", (
       trigger: "CLI",
       release: { runId: held.runId, source: "COINGECKO" },
     });
-    expect(release.sources[0]).toMatchObject({ fetched: 250, written: 0, unchanged: 0, rejected: 250 });
+    expect(release.sources[0]).toMatchObject({
+      status: "FAILED",
+      fetched: 250,
+      written: 0,
+      unchanged: 0,
+      rejected: 250,
+      error: expect.stringMatching(/^release rejected 250 of 250 records .*the streams stay held$/),
+    });
     expect(
       await t.db.prisma.quarantinedStream.count({ where: { runId: held.runId, releasedAt: null } }),
     ).toBe(1);

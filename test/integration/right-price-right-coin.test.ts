@@ -238,7 +238,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
       cgOnly.stop();
     });
 
-    it("5. keeps ranks when a listing comes back empty or cut short (an upstream hiccup, not the market)", async () => {
+    it("5. keeps ranks when a listing comes back empty or cut short (an upstream hiccup), clears them when later listings confirm it", async () => {
       const app = appWith({ ETL_SOURCES: "coingecko" });
       await app.runner.run({ trigger: "CLI" });
       const ranked = () =>
@@ -251,6 +251,11 @@ describe.each(databaseKinds.filter((k) => k.available))(
         expect(await ranked()).toBe(250);
       }
       expect((await ok(app, `{ asset(symbol: "USDT") { rank } }`)).asset.rank).toBe(3);
+      // A shorter listing that later listings confirm is the market: after two full listings of
+      // 200 coins, the 50 others have lost their ranks.
+      replay.setCoinGeckoPages([cg().slice(0, 200)]);
+      for (let i = 0; i < 3; i++) await app.runner.run({ trigger: "CLI" });
+      expect(await ranked()).toBe(200);
       app.stop();
     });
 

@@ -49,7 +49,7 @@ export function createTestApp(
       bufferSize: options.bufferSize ?? 1000,
     },
   };
-  const app = createApp({ config, db, logger: options.logger ?? quietLogger });
+  const app = createApp({ config, db, logger: options.logger ?? quietLogger, crossProcessEvents: false });
   app.feed.start();
   const yoga = app.createYoga();
 

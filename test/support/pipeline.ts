@@ -35,7 +35,7 @@ export function createTestRunner(
       ? {}
       : { ETL_FAIL_AFTER_RECORDS: String(options.failAfterRecords) }),
   });
-  const app = createApp({ config, db, logger: options.logger ?? quietLogger });
+  const app = createApp({ config, db, logger: options.logger ?? quietLogger, crossProcessEvents: false });
   return { app, runner: app.runner, bus: app.bus, metrics: app.metrics, config, scrub: app.scrub };
 }
 
