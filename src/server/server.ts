@@ -12,6 +12,7 @@ import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { createScrubber, type Scrubber } from "../security/scrubber.ts";
 import { createClientAddress } from "./client-address.ts";
+import { createLocalGraphiQL } from "./graphiql.ts";
 import {
   useIntrospection,
   useLimitErrorCodes,
@@ -93,12 +94,14 @@ export function createYogaApp(
 ) {
   const log = options.logger.child({ module: "graphql" });
   const clientAddress = createClientAddress(options.trustProxy ?? null);
+  const graphiql = createLocalGraphiQL();
   return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: "/graphql",
     graphiql: options.explorer
       ? { title: "coinflow GraphiQL", subscriptionsProtocol: "WS", defaultQuery: EXAMPLE_QUERY }
       : false,
+    renderGraphiQL: graphiql.render,
     landingPage: false,
     batching: false,
     cors: options.corsOrigins?.length ? { origin: options.corsOrigins, methods: ["GET", "POST"] } : false,
@@ -124,6 +127,7 @@ export function createYogaApp(
     },
     plugins: [
       useRequestMeta(),
+      options.explorer ? graphiql.assets : null,
       useLimitErrorCodes(),
       usePageSizeLimit(),
       useLimits({ production: options.production ?? false }),
