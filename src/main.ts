@@ -22,11 +22,12 @@ import { createSources } from "./sources/create-sources.ts";
 import { SOURCE_ORDER } from "./sources/record.ts";
 
 /**
- * The composition root: the only file that wires modules together.
- *   tsx src/main.ts serve     HTTP + WebSocket server and the schedule (npm start)
- *   tsx src/main.ts etl       one ETL run (npm run etl)
- *   tsx src/main.ts migrate   apply pending migrations (npm run db:migrate)
- *   tsx src/main.ts demo      serve with recorded payloads replayed locally as moving prices
+ * The composition root: the only file that wires modules together. Built to dist/ (npm run build);
+ * tsx runs it from src/ in development (npm run dev) and in tests.
+ *   node dist/main.js serve     HTTP + WebSocket server and the schedule (npm start, the image's CMD)
+ *   node dist/main.js etl       one ETL run (npm run etl)
+ *   node dist/main.js migrate   apply pending migrations (npm run db:migrate)
+ *   node dist/main.js demo      serve with recorded payloads replayed locally as moving prices
  */
 const COMMANDS = ["serve", "etl", "migrate", "demo"] as const;
 type Command = (typeof COMMANDS)[number];
