@@ -1,7 +1,8 @@
 import type { Socket } from "node:net";
-import type { PGlite } from "@electric-sql/pglite";
+import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger/logger.ts";
 import { lockDataDir } from "./pglite-lock.ts";
@@ -175,11 +176,6 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
 }
 
 async function createPglite(dataDir: string): Promise<Database> {
-  // Imported here, not at the top: a process on PostgreSQL never pays PGlite's ~11 MB of idle RSS.
-  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
-    import("@electric-sql/pglite"),
-    import("pglite-prisma-adapter"),
-  ]);
   const inMemory = dataDir.startsWith("memory://");
   const unlock = inMemory ? () => undefined : lockDataDir(dataDir);
   let pglite: PGlite;
