@@ -1,8 +1,14 @@
 # Thin wrappers over the npm scripts and docker compose. `make help` lists them.
-.PHONY: help up up-scale down logs test test-e2e etl migrate bench demo schema
+.PHONY: help build start up up-scale down logs test test-e2e etl migrate bench demo schema
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: ## compile src/ to dist/ (npm start and the image run dist/main.js)
+	npm run build
+
+start: ## the built service on embedded PGlite or DATABASE_URL (node dist/main.js serve)
+	npm start
 
 up: ## start PostgreSQL and the service with Docker (GraphiQL on :4000)
 	docker compose up -d --build

@@ -26,10 +26,11 @@ import { benchFanout } from "./fanout.ts";
 import { startProcess, stop } from "./processes.ts";
 import { log, median, row, rows } from "./results.ts";
 import { benchSlowSubscriber } from "./slow-subscriber.ts";
+import { benchStartup } from "./startup.ts";
 
 const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
-// --only ingest,e2e,query,fanout,slow (development): the named scenario groups only.
+// --only ingest,e2e,query,fanout,slow,startup (development): the named scenario groups only.
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = (group: string) => !onlyArg || onlyArg.split(",").includes(group);
 const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -537,6 +538,8 @@ async function main() {
   const db = await createDatabase({ url, dataDir: "unused", logger });
   await migrate(db, logger);
   await db.close();
+  // On the migrated, still empty database: what a restart costs, before any data is loaded.
+  if (only("startup")) await benchStartup(url, quick);
   // The end-to-end run also loads the data the query and fan-out scenarios read.
   log("end to end");
   await benchEndToEnd(url);

@@ -6,6 +6,13 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter, resolve } from "node:path";
 
+// postinstall passes --if-toolchain: an install without dev dependencies (npm ci --omit=dev) has no
+// prisma CLI, and needs no client either unless it builds, which it cannot (scripts/build.mjs).
+if (process.argv.includes("--if-toolchain") && !existsSync("node_modules/prisma/build/index.js")) {
+  process.stderr.write("not generating the Prisma client: prisma is not installed (a dev dependency)\n");
+  process.exit(0);
+}
+
 const env = { ...process.env };
 if (!env.PRISMA_SCHEMA_ENGINE_BINARY || !existsSync(env.PRISMA_SCHEMA_ENGINE_BINARY)) {
   env.PRISMA_SCHEMA_ENGINE_BINARY = process.execPath;

@@ -12,11 +12,12 @@ import { resetDriftBaseline } from "./services/drift.ts";
 
 /**
  * The command line: argv, config, the database and the process's signals. The wiring itself is
- * createApp's (app.ts).
- *   tsx src/main.ts serve     HTTP + WebSocket server and the schedule (npm start)
- *   tsx src/main.ts etl       one ETL run (npm run etl)
- *   tsx src/main.ts migrate   apply pending migrations (npm run db:migrate)
- *   tsx src/main.ts demo      serve with recorded payloads replayed locally as moving prices
+ * createApp's (app.ts). Built to dist/ (npm run build); tsx runs it from src/ in development
+ * (npm run dev) and in tests.
+ *   node dist/main.js serve     HTTP + WebSocket server and the schedule (npm start, the image's CMD)
+ *   node dist/main.js etl       one ETL run (npm run etl)
+ *   node dist/main.js migrate   apply pending migrations (npm run db:migrate)
+ *   node dist/main.js demo      serve with recorded payloads replayed locally as moving prices
  */
 const COMMANDS = ["serve", "etl", "migrate", "demo"] as const;
 type Command = (typeof COMMANDS)[number];

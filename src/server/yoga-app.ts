@@ -9,6 +9,7 @@ import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { createScrubber, type Scrubber } from "../security/scrubber.ts";
 import { createClientAddress } from "./client-address.ts";
+import { createLocalGraphiQL } from "./graphiql.ts";
 import {
   useIntrospection,
   useLimitErrorCodes,
@@ -58,12 +59,14 @@ export interface ServerContext {
 export function createYogaApp(options: YogaAppOptions) {
   const log = options.logger.child({ module: "graphql" });
   const clientAddress = createClientAddress(options.trustProxy ?? null);
+  const graphiql = createLocalGraphiQL();
   return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: "/graphql",
     graphiql: options.explorer
       ? { title: "coinflow GraphiQL", subscriptionsProtocol: "WS", defaultQuery: EXAMPLE_QUERY }
       : false,
+    renderGraphiQL: graphiql.render,
     landingPage: false,
     batching: false,
     cors: options.corsOrigins?.length ? { origin: options.corsOrigins, methods: ["GET", "POST"] } : false,
@@ -89,6 +92,7 @@ export function createYogaApp(options: YogaAppOptions) {
     },
     plugins: [
       useRequestMeta(),
+      options.explorer ? graphiql.assets : null,
       useLimitErrorCodes(),
       usePageSizeLimit(),
       useLimits({ production: options.production ?? false }),

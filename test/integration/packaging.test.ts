@@ -57,7 +57,9 @@ describe("Dockerfile", () => {
     const runtime = dockerfile.slice(stages.at(-1)!.index);
     expect(dockerfile).toMatch(/RUN npm ci /);
     expect(runtime).toMatch(/npm ci --omit=dev/);
-    expect(runtime).toMatch(/COPY --from=build \/app\/src \.\/src/);
+    // The compiled service (the generated Prisma client inside), never the TypeScript sources.
+    expect(runtime).toMatch(/COPY --from=build \/app\/dist \.\/dist/);
+    expect(runtime).not.toMatch(/\/app\/src\b/);
   });
 
   it("runs as a non-root user in production mode with a /health healthcheck", () => {
@@ -68,11 +70,11 @@ describe("Dockerfile", () => {
     expect(runtime).toMatch(/EXPOSE 4000/);
   });
 
-  it("starts with the same command as npm start, whose runtime tools are production dependencies", () => {
-    expect(dockerfile).toMatch(/^CMD \["npm", "start"\]$/m);
-    expect(pkg.scripts.start).toBe("tsx src/main.ts serve");
-    expect(pkg.dependencies).toHaveProperty("tsx");
-    expect(pkg.dependencies).toHaveProperty("prisma");
+  it("starts node itself on the compiled service, as npm start does, with no dev tool at runtime", () => {
+    expect(dockerfile).toMatch(/^CMD \["node", "dist\/main\.js", "serve"\]$/m);
+    expect(pkg.scripts.start).toBe("exec node dist/main.js serve");
+    for (const tool of ["tsx", "typescript", "prisma"]) expect(pkg.dependencies).not.toHaveProperty(tool);
+    expect(dockerfile).toMatch(/RUN npm run generate && npm run typecheck && npm run build/);
   });
 });
 
