@@ -18,7 +18,7 @@ import {
 type Item = Record<string, any>;
 const gecko = loadFixture<Item[]>(COINGECKO_TOP250);
 const pairs = loadFixture<{ pairs: { coingecko: string; coinpaprika: string | null }[] }>(
-  "identity/coingecko-coinpaprika-top100.json",
+  "test/fixtures/identity/coingecko-coinpaprika-top100.json",
 ).pairs;
 const pool = pairs.map((p) => {
   const coin = gecko.find((c) => c.id === p.coingecko)!;
