@@ -2,9 +2,10 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { diffFingerprints, fingerprint, missingRequired } from "./drift.ts";
 
-const items = JSON.parse(
-  readFileSync("test/fixtures/real/coingecko_coins_markets__0mppula__CoinCaps.json", "utf8"),
-) as Record<string, unknown>[];
+const items = JSON.parse(readFileSync("seeds/demo/coingecko-markets.json", "utf8")) as Record<
+  string,
+  unknown
+>[];
 const baseline = fingerprint(items);
 
 const mutate = (f: (item: Record<string, unknown>) => Record<string, unknown>) => fingerprint(items.map(f));

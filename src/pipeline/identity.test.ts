@@ -5,16 +5,16 @@ import { normalizeCoinPaprikaTicker } from "../sources/coinpaprika.ts";
 import type { NormalizedRecord, ParsedItem } from "../sources/record.ts";
 import { createIdentityResolver, type IdentityDecision, type ResolveOptions } from "./identity.ts";
 
-const fixture = (path: string) => JSON.parse(readFileSync(`test/fixtures/${path}`, "utf8"));
+const fixture = (path: string) => JSON.parse(readFileSync(path, "utf8"));
 const records = (items: ParsedItem[]) =>
   items.filter((i): i is Extract<ParsedItem, { ok: true }> => i.ok).map((i) => i.record);
 
 const coingecko250 = records(
-  (fixture("real/coingecko_coins_markets__0mppula__CoinCaps.json") as unknown[]).map((raw, i) =>
+  (fixture("seeds/demo/coingecko-markets.json") as unknown[]).map((raw, i) =>
     normalizeCoinGeckoItem(raw, i, `item ${i}`),
   ),
 );
-const paprikaAll = fixture("real/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json") as {
+const paprikaAll = fixture("seeds/demo/coinpaprika-tickers.json") as {
   rank: number;
 }[];
 const paprika500 = records(
@@ -61,7 +61,7 @@ function resolveWith(options: ResolveOptions, ...batches: NormalizedRecord[][]) 
 
 describe("identity resolution on the real CoinGecko top-250 and CoinPaprika top-500", () => {
   const { assetOf, decisions } = resolveAll(coingecko250, paprika500);
-  const expected = fixture("identity/coingecko-coinpaprika-top100.json").pairs as {
+  const expected = fixture("test/fixtures/identity/coingecko-coinpaprika-top100.json").pairs as {
     coingecko: string;
     coinpaprika: string | null;
   }[];
@@ -121,8 +121,8 @@ describe("identity resolution on the real CoinGecko top-250 and CoinPaprika top-
 
 describe("identity resolution on the 2025 CoinGecko page with symbol collisions", () => {
   const page = records(
-    (fixture("peers/Namithlj__kasparro-backend__dev.db.raw_data.coingecko_markets.json") as unknown[]).map(
-      (raw, i) => normalizeCoinGeckoItem(raw, i, `item ${i}`),
+    (fixture("test/fixtures/coingecko/markets-2025-12-symbol-collisions.json") as unknown[]).map((raw, i) =>
+      normalizeCoinGeckoItem(raw, i, `item ${i}`),
     ),
   );
   const { assetOf } = resolveAll(page);

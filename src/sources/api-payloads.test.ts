@@ -4,17 +4,14 @@ import { normalizeCoinGeckoItem } from "./coingecko.ts";
 import { normalizeCoinPaprikaTicker } from "./coinpaprika.ts";
 import type { ParsedItem } from "./record.ts";
 
-const dir = "test/fixtures/real";
 const load = (path: string) => JSON.parse(readFileSync(path, "utf8"));
-const coingeckoFiles = [
-  ...readdirSync(dir)
-    .filter((f) => f.startsWith("coingecko_coins_markets"))
-    .map((f) => `${dir}/${f}`),
-  "test/fixtures/peers/Namithlj__kasparro-backend__dev.db.raw_data.coingecko_markets.json",
-];
-const paprikaFiles = readdirSync(dir)
-  .filter((f) => f.startsWith("coinpaprika_tickers"))
-  .map((f) => `${dir}/${f}`);
+const filesIn = (dir: string) => readdirSync(dir).map((f) => `${dir}/${f}`);
+// Every recorded payload: the ones the demo and the replay server serve (seeds/demo) and the
+// other captures, which differ in era and encoding (test/fixtures/PROVENANCE.md).
+const DEMO_COINGECKO = "seeds/demo/coingecko-markets.json";
+const DEMO_COINPAPRIKA = "seeds/demo/coinpaprika-tickers.json";
+const coingeckoFiles = [DEMO_COINGECKO, ...filesIn("test/fixtures/coingecko")];
+const paprikaFiles = [DEMO_COINPAPRIKA, ...filesIn("test/fixtures/coinpaprika")];
 
 function tally(items: ParsedItem[]) {
   const ok = items.filter((i) => i.ok).length;
@@ -34,17 +31,13 @@ describe("every real CoinGecko /coins/markets payload", () => {
   });
 
   it("keeps exponent notation, supplies as floats and nulls as they are", () => {
-    const raw = load(`${dir}/coingecko_coins_markets__JKorf__CoinGecko.Net.json`) as {
+    const raw = load("test/fixtures/coingecko/markets-2023-01-exponent-prices.json") as {
       current_price: number;
     }[];
     const tiny = raw.findIndex((r) => r.current_price < 1e-6);
     const item = normalizeCoinGeckoItem(raw[tiny], tiny, "x");
     expect(item.ok && item.record.priceUsd).toBe(raw[tiny]!.current_price);
-    const btc = normalizeCoinGeckoItem(
-      load(`${dir}/coingecko_coins_markets__0mppula__CoinCaps.json`)[0],
-      0,
-      "x",
-    );
+    const btc = normalizeCoinGeckoItem(load(DEMO_COINGECKO)[0], 0, "x");
     expect(btc).toMatchObject({
       ok: true,
       record: { sourceAssetId: "bitcoin", symbol: "BTC", priceUsd: 26816, change24hPct: 1.68697, rank: 1 },
@@ -54,7 +47,7 @@ describe("every real CoinGecko /coins/markets payload", () => {
 
   it("rejects a null price with the field named, and keeps unknown extra fields in raw", () => {
     const item = {
-      ...load(`${dir}/coingecko_coins_markets__0mppula__CoinCaps.json`)[0],
+      ...load(DEMO_COINGECKO)[0],
       current_price: null,
       extra: 1,
     };
@@ -67,7 +60,7 @@ describe("every real CoinGecko /coins/markets payload", () => {
   });
 
   it("reads a number that drifted into a string, and rejects one that is not a number", () => {
-    const base = load(`${dir}/coingecko_coins_markets__0mppula__CoinCaps.json`)[0];
+    const base = load(DEMO_COINGECKO)[0];
     expect(normalizeCoinGeckoItem({ ...base, current_price: "26816.5" }, 0, "x")).toMatchObject({
       ok: true,
       record: { priceUsd: 26816.5 },
@@ -95,12 +88,12 @@ describe("every real CoinPaprika /v1/tickers payload", () => {
   });
 
   it("accepts the 2019 schema with null ath fields, and reads max_supply 0 as unknown", () => {
-    const old = load(`${dir}/coinpaprika_tickers_2019__tonygustafsson__paprika-viewer.json`) as {
+    const old = load("test/fixtures/coinpaprika/tickers-2019-old-schema-excerpt.json") as {
       quotes: { USD: { ath_price: unknown } };
     }[];
     const nullAth = old.findIndex((t) => t.quotes.USD.ath_price === null);
     expect(normalizeCoinPaprikaTicker(old[nullAth], nullAth, "x").ok).toBe(true);
-    const current = load(`${dir}/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json`) as {
+    const current = load(DEMO_COINPAPRIKA) as {
       max_supply: number;
     }[];
     const zero = current.findIndex((t) => t.max_supply === 0);
@@ -109,7 +102,7 @@ describe("every real CoinPaprika /v1/tickers payload", () => {
   });
 
   it("accepts the free plan's missing circulating_supply", () => {
-    const t = { ...load(`${dir}/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json`)[0] };
+    const t = { ...load(DEMO_COINPAPRIKA)[0] };
     delete t.circulating_supply;
     expect(normalizeCoinPaprikaTicker(t, 0, "x")).toMatchObject({
       ok: true,
@@ -118,11 +111,7 @@ describe("every real CoinPaprika /v1/tickers payload", () => {
   });
 
   it("maps the price change percent, not the market-cap change, to change24hPct", () => {
-    const btc = normalizeCoinPaprikaTicker(
-      load(`${dir}/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json`)[0],
-      0,
-      "x",
-    );
+    const btc = normalizeCoinPaprikaTicker(load(DEMO_COINPAPRIKA)[0], 0, "x");
     expect(btc).toMatchObject({ ok: true, record: { sourceAssetId: "btc-bitcoin", change24hPct: -0.26 } });
   });
 });

@@ -4,12 +4,14 @@ import { describe, expect, it } from "vitest";
 import { normalizeCoinGeckoItem } from "./coingecko.ts";
 import { normalizeCoinPaprikaTicker } from "./coinpaprika.ts";
 
-const gecko = JSON.parse(
-  readFileSync("test/fixtures/real/coingecko_coins_markets__0mppula__CoinCaps.json", "utf8"),
-) as Record<string, unknown>[];
-const paprika = JSON.parse(
-  readFileSync("test/fixtures/real/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json", "utf8"),
-) as Record<string, unknown>[];
+const gecko = JSON.parse(readFileSync("seeds/demo/coingecko-markets.json", "utf8")) as Record<
+  string,
+  unknown
+>[];
+const paprika = JSON.parse(readFileSync("seeds/demo/coinpaprika-tickers.json", "utf8")) as Record<
+  string,
+  unknown
+>[];
 
 /** Values that break naive parsers: huge and tiny numbers, NaN-like strings, unicode, nesting. */
 const hostileValue = fc.oneof(

@@ -6,11 +6,16 @@ import { describe, expect, it } from "vitest";
 import { baseSymbol, createCsvSource } from "./csv-source.ts";
 import type { NormalizedRecord, ParsedItem } from "./record.ts";
 
-const csvFiles = ["test/fixtures/peers", "test/fixtures/real"].flatMap((dir) =>
-  readdirSync(dir)
+// The curated CSVs (real captures, other implementations' files, hand-made cases; each named by
+// what it shows, provenance in test/fixtures/PROVENANCE.md) and the seed CSV that npm start reads.
+const CSV_FIXTURES = "test/fixtures/csv";
+const SEED_CSV = "seeds/prices.csv";
+const csvFiles = [
+  SEED_CSV,
+  ...readdirSync(CSV_FIXTURES)
     .filter((f) => f.endsWith(".csv"))
-    .map((f) => `${dir}/${f}`),
-);
+    .map((f) => `${CSV_FIXTURES}/${f}`),
+];
 
 async function read(path: string, chunkSize?: number) {
   const items: ParsedItem[] = [];
@@ -34,7 +39,7 @@ function tempCsv(content: string | Buffer, name = "x.csv") {
   return path;
 }
 
-describe("every CSV in the real and peer fixtures", () => {
+describe("every CSV in the fixtures and the seed", () => {
   it.each(csvFiles)("%s: accepted + rejected = rows, no crash", async (path) => {
     const expectedRows = Papa.parse(readFileSync(path, "utf8"), { skipEmptyLines: true }).data.length - 1;
     const { records, rejections, items } = await read(path);
@@ -48,7 +53,7 @@ describe("every CSV in the real and peer fixtures", () => {
 
 describe("CSV values and layouts", () => {
   it("reads quirky money: $87,000, 4800 USD, $1.7T, 600B", async () => {
-    const { records } = await read("test/fixtures/peers/kritirajsingh__kasparro-backend__coins_quirky.csv");
+    const { records } = await read(`${CSV_FIXTURES}/money-with-signs-separators-and-suffixes.csv`);
     expect(records.map((r) => [r.symbol, r.priceUsd, r.marketCapUsd])).toEqual([
       ["BTC", 87000, 1.7e12],
       ["ETH", 4800, 600e9],
@@ -56,22 +61,16 @@ describe("CSV values and layouts", () => {
   });
 
   it("reads Excel's 8.61E+11 cells and M/D/YYYY H:MM dates (Kaggle via Excel)", async () => {
-    const btc = await read(
-      "test/fixtures/real/csv_kaggle_coin_Bitcoin__mregister2__bitcoin-random-forest.csv",
-    );
+    const btc = await read(`${CSV_FIXTURES}/kaggle-excel-exponent-cells-excerpt.csv`);
     expect(btc.rejections).toEqual([]);
     expect(btc.records.some((r) => r.marketCapUsd === 8.61e11 || (r.marketCapUsd ?? 0) > 1e11)).toBe(true);
-    const aave = await read(
-      "test/fixtures/real/csv_kaggle_coin_Aave__janastadtruckerova__crypto_prediction.csv",
-    );
+    const aave = await read(`${CSV_FIXTURES}/kaggle-excel-us-datetimes.csv`);
     expect(aave.records[0]).toMatchObject({ symbol: "AAVE", open: 52.67503496, close: 53.21924296 });
     expect(aave.records[0]!.observedAt.toISOString()).toBe("2020-10-05T23:59:00.000Z");
   });
 
   it("reads newest-first CryptoDataDownload files with BTCUSD symbols and USD volume", async () => {
-    const { records } = await read(
-      "test/fixtures/real/csv_cryptodatadownload_Coinbase_BTCUSD_d__minhhao97vn__BTCDataset.csv",
-    );
+    const { records } = await read(`${CSV_FIXTURES}/cryptodatadownload-newest-first-excerpt.csv`);
     expect(records[0]).toMatchObject({
       symbol: "BTC",
       sourceAssetId: "BTC",
@@ -82,15 +81,13 @@ describe("CSV values and layouts", () => {
   });
 
   it("reads DD-MM-YYYY HH:MM:SS decided for the whole file", async () => {
-    const { records, rejections } = await read(
-      "test/fixtures/peers/shashank4227__kasparro-backend-shashank-mudavath__legacy_crypto_data.csv",
-    );
+    const { records, rejections } = await read(`${CSV_FIXTURES}/dd-mm-yyyy-dates.csv`);
     expect(rejections).toEqual([]);
     expect(records[0]!.observedAt.toISOString()).toBe("2025-12-05T17:43:10.000Z");
   });
 
   it("reads `YYYY-MM-DD 00:00:00 UTC` and names a symbol-less file's asset with path#SYMBOL", async () => {
-    const path = "test/fixtures/real/csv_coingecko_export_btc-usd-max__inasta07__btcprice.csv";
+    const path = `${CSV_FIXTURES}/coingecko-export-without-symbol.csv`;
     const plain = await read(path);
     expect(plain.records).toEqual([]);
     expect(plain.rejections[0]!.reason).toMatch(/path#SYMBOL/);
@@ -145,10 +142,7 @@ describe("CSV values and layouts", () => {
   });
 
   it("streams in chunks of the configured size", async () => {
-    const { chunks } = await read(
-      "test/fixtures/peers/Nojhi3__kasparro-backend-akshat-rai__historical_prices.csv",
-      100,
-    );
+    const { chunks } = await read(SEED_CSV, 100);
     expect(chunks.slice(0, 10)).toEqual(Array(10).fill(100));
     expect(chunks.reduce((a, b) => a + b, 0)).toBe(1092);
   });
@@ -168,7 +162,7 @@ describe("CSV values and layouts", () => {
   });
 
   it("knows a file of OHLC rows for bars of their length, and a file of closes for points", async () => {
-    const daily = await read("test/fixtures/csv/daily-ohlc-bars.csv");
+    const daily = await read(`${CSV_FIXTURES}/daily-ohlc-bars.csv`);
     expect(daily.records.map((r) => r.barSeconds)).toEqual([86_400, 86_400]);
     const hourly = await read(
       tempCsv(
@@ -176,9 +170,7 @@ describe("CSV values and layouts", () => {
       ),
     );
     expect(hourly.records.map((r) => r.barSeconds)).toEqual([3_600, 3_600]);
-    const closes = await read(
-      "test/fixtures/peers/Nojhi3__kasparro-backend-akshat-rai__historical_prices.csv",
-    );
+    const closes = await read(SEED_CSV);
     expect(new Set(closes.records.map((r) => r.barSeconds))).toEqual(new Set([null]));
   });
 

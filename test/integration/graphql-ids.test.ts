@@ -1,30 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Database } from "../../src/db/database.ts";
 import { createTestApp } from "../support/app.ts";
-import { databaseKinds, type TestDatabase } from "../support/databases.ts";
-import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
-
-let replay: ReplayServer;
-beforeAll(async () => {
-  replay = await startReplayServer();
-});
-afterAll(() => replay.close());
+import { describeOnEachDatabase } from "../support/scenario.ts";
 
 const ABOVE_INT4 = "2147483648";
 
-for (const kind of databaseKinds) {
-  describe.skipIf(!kind.available)(`id arguments on ${kind.kind}`, () => {
-    let t: TestDatabase;
+describeOnEachDatabase(
+  (kind) => `id arguments on ${kind}`,
+  (scenario) => {
     let app: ReturnType<typeof createTestApp>;
+    // Built once and only read: the tests below share it (no reset between them).
     beforeAll(async () => {
-      t = await kind.create();
-      app = createTestApp(t.db, replay, { env: { ETL_SOURCES: "csv" } });
+      app = createTestApp(scenario.db, scenario.replay, { env: { ETL_SOURCES: "csv" } });
       await app.runner.run({ trigger: "CLI" });
     });
-    afterAll(async () => {
-      app.stop();
-      await t.dispose();
-    });
+    afterAll(() => app.stop());
 
     it.each([
       ["etlRun(id:)", `{ etlRun(id: "${ABOVE_INT4}") { id } }`, "id"],
@@ -53,7 +43,7 @@ for (const kind of databaseKinds) {
 
     it("compareRuns reads price moves only when largestPriceMoves is selected", async () => {
       let priceMoveQueries = 0;
-      const counting = t.db.prisma.$extends({
+      const counting = scenario.db.prisma.$extends({
         query: {
           async $queryRaw({ args, query }) {
             if (JSON.stringify(args).includes("DISTINCT ON (asset_id, source)")) priceMoveQueries++;
@@ -61,7 +51,10 @@ for (const kind of databaseKinds) {
           },
         },
       });
-      const probe = createTestApp({ ...t.db, prisma: counting as unknown as Database["prisma"] }, replay);
+      const probe = createTestApp(
+        { ...scenario.db, prisma: counting as unknown as Database["prisma"] },
+        scenario.replay,
+      );
       const without = await probe.gql(`{ compareRuns(base: "1", head: "1") { sources { source written } } }`);
       expect(without.body.errors).toBeUndefined();
       expect(priceMoveQueries).toBe(0);
@@ -72,5 +65,6 @@ for (const kind of databaseKinds) {
       expect(priceMoveQueries).toBe(1);
       probe.stop();
     });
-  });
-}
+  },
+  { resetEachTest: false },
+);

@@ -1,29 +1,17 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { createTestApp } from "../support/app.ts";
-import { databaseKinds, type TestDatabase } from "../support/databases.ts";
-import {
-  COINGECKO_TOP250,
-  COINPAPRIKA_TICKERS,
-  loadFixture,
-  type ReplayServer,
-  startReplayServer,
-} from "../support/replay-server.ts";
+import { COINGECKO_TOP250, COINPAPRIKA_TICKERS, loadFixture } from "../support/replay-server.ts";
+import { describeOnEachDatabase } from "../support/scenario.ts";
 
 // Issue #13: each case put a wrong price on a coin before. Hand-made CSVs in test/fixtures/csv
-// (README there says what each shows) next to the recorded CoinGecko page of 2023-05-13.
+// (test/fixtures/PROVENANCE.md says what each shows) next to the recorded CoinGecko page of 2023-05-13.
 type Item = Record<string, any>;
 const F = "test/fixtures/csv";
 const cg = () => loadFixture<Item[]>(COINGECKO_TOP250);
 const cp = () => loadFixture<Item[]>(COINPAPRIKA_TICKERS);
-
-let replay: ReplayServer;
-beforeAll(async () => {
-  replay = await startReplayServer();
-});
-afterAll(() => replay.close());
 
 function tempCsv(content: string) {
   const path = join(mkdtempSync(join(tmpdir(), "coinflow-13-")), "prices.csv");
@@ -31,22 +19,10 @@ function tempCsv(content: string) {
   return path;
 }
 
-describe.each(databaseKinds.filter((k) => k.available))(
-  "the right price for the right coin on $kind",
-  ({ create }) => {
-    let t: TestDatabase;
-    beforeAll(async () => {
-      t = await create();
-    });
-    afterAll(() => t.dispose());
-    beforeEach(async () => {
-      await t.reset();
-      replay.clearFaults();
-      replay.setCoinGeckoPages([cg()]);
-      replay.setCoinPaprikaTickers(cp());
-    });
-
-    const appWith = (env: Record<string, string>) => createTestApp(t.db, replay, { env });
+describeOnEachDatabase(
+  (kind) => `the right price for the right coin on ${kind}`,
+  (scenario) => {
+    const appWith = (env: Record<string, string>) => createTestApp(scenario.db, scenario.replay, { env });
     const ok = async (app: ReturnType<typeof appWith>, query: string) => {
       const r = await app.gql<any>(query);
       expect(r.body.errors, JSON.stringify(r.body.errors)).toBeUndefined();
@@ -54,7 +30,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
     };
     /** symbol → the CSV prices stored on the asset with that symbol (and how many assets have it). */
     const csvPricesBySymbol = async () => {
-      const rows = await t.db.prisma.marketObservation.findMany({
+      const rows = await scenario.db.prisma.marketObservation.findMany({
         where: { source: "CSV" },
         include: { asset: true },
         orderBy: { observedAt: "asc" },
@@ -64,7 +40,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
       return out;
     };
     const rejections = (runId: number) =>
-      t.db.prisma.rejectedRecord.findMany({ where: { runId }, orderBy: { id: "asc" } });
+      scenario.db.prisma.rejectedRecord.findMany({ where: { runId }, orderBy: { id: "asc" } });
 
     it("1. keeps row-number ids of two files apart: SOL's price never lands on BTC", async () => {
       const app = appWith({
@@ -79,7 +55,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
       });
       expect(await csvPricesBySymbol()).toEqual({ BTC: [26800], ETH: [1800], SOL: [21.1], DOGE: [0.072] });
       // Each mapping belongs to its file and is keyed by the symbol, not by the row number.
-      const csvIds = await t.db.prisma.assetSource.findMany({
+      const csvIds = await scenario.db.prisma.assetSource.findMany({
         where: { source: "CSV" },
         select: { file: true, sourceAssetId: true },
         orderBy: [{ file: "asc" }, { sourceAssetId: "asc" }],
@@ -96,7 +72,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
     it("2. joins a symbol-only LINK row to Chainlink, not to the coin whose CoinGecko id is `link`", async () => {
       const app = appWith({ ETL_SOURCES: "coingecko,csv", CSV_SOURCE_PATHS: `${F}/symbol-only-link.csv` });
       await app.runner.run({ trigger: "CLI" });
-      const row = await t.db.prisma.marketObservation.findFirstOrThrow({
+      const row = await scenario.db.prisma.marketObservation.findFirstOrThrow({
         where: { source: "CSV" },
         include: { asset: { include: { sources: true } } },
       });
@@ -148,15 +124,15 @@ describe.each(databaseKinds.filter((k) => k.available))(
       expect(rejected!.reason).toMatch(
         /^not joining BTC: price 1\.5 is 17877\.3x from BTC's own 26816 \(COINGECKO at 2023-05-13T10:37:59\.082Z\)/,
       );
-      expect(await t.db.prisma.asset.count({ where: { symbol: "BTC" } })).toBe(1);
+      expect(await scenario.db.prisma.asset.count({ where: { symbol: "BTC" } })).toBe(1);
       expect(await csvPricesBySymbol()).toEqual({ ETH: [1805] });
       app.stop();
     });
 
     it("4. calls two sources 25 % apart disputed, drops an outlier among three, and raises one anomaly", async () => {
       const at = new Date(Date.now() - 60_000).toISOString();
-      replay.setCoinGeckoPages([cg().map((c) => ({ ...c, last_updated: at }))]);
-      replay.setCoinPaprikaTickers(cp().map((c) => ({ ...c, last_updated: at })));
+      scenario.replay.setCoinGeckoPages([cg().map((c) => ({ ...c, last_updated: at }))]);
+      scenario.replay.setCoinPaprikaTickers(cp().map((c) => ({ ...c, last_updated: at })));
       const csv = tempCsv(`symbol,price,date\nBNB,500,${at}\nETH,1806,${at}\n`);
       const app = appWith({ CSV_SOURCE_PATHS: csv });
       const run = await app.runner.run({ trigger: "CLI" });
@@ -172,7 +148,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
       const csvVerdict = bnb.sources.find((s: any) => s.source === "CSV");
       expect(csvVerdict).toMatchObject({ priceUsd: 500, included: false });
       expect(csvVerdict.excludedReason).toMatch(/^outlier: \d+\.\d+ % from the median of the other sources/);
-      const disputedAnomalies = await t.db.prisma.anomaly.findMany({
+      const disputedAnomalies = await scenario.db.prisma.anomaly.findMany({
         where: { runId: run.runId, kind: "DISPUTED_PRICE" },
         include: { asset: true },
       });
@@ -196,14 +172,14 @@ describe.each(databaseKinds.filter((k) => k.available))(
         name: "Tether Clone",
         market_cap_rank: 200,
       };
-      replay.setCoinGeckoPages([[...page, clone]]);
+      scenario.replay.setCoinGeckoPages([[...page, clone]]);
       const online = appWith({ ETL_SOURCES: "coingecko,coinpaprika" });
       await online.runner.run({ trigger: "CLI" });
       expect((await ok(online, `{ asset(symbol: "BTC") { name rank } }`)).asset).toEqual({
         name: "Bitcoin",
         rank: 1,
       });
-      expect(await t.db.prisma.asset.count({ where: { symbol: "BTC" } })).toBe(1);
+      expect(await scenario.db.prisma.asset.count({ where: { symbol: "BTC" } })).toBe(1);
       const search = await ok(
         online,
         `{ assets(filter: { search: "bitc" }) { edges { node { symbol name } } } }`,
@@ -215,10 +191,10 @@ describe.each(databaseKinds.filter((k) => k.available))(
       });
 
       // Tether leaves CoinGecko's listing: its CoinGecko rank goes, CoinPaprika's (as listed) remains.
-      replay.setCoinGeckoPages([[...page.filter((c) => c.id !== "tether"), clone]]);
+      scenario.replay.setCoinGeckoPages([[...page.filter((c) => c.id !== "tether"), clone]]);
       const cgOnly = appWith({ ETL_SOURCES: "coingecko" });
       await cgOnly.runner.run({ trigger: "CLI" });
-      const tether = await t.db.prisma.asset.findFirstOrThrow({
+      const tether = await scenario.db.prisma.asset.findFirstOrThrow({
         where: { sources: { some: { source: "COINGECKO", sourceAssetId: "tether" } } },
         include: { sources: true },
       });
@@ -228,7 +204,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
       expect(tether.rank).toBe(paprikaRank);
 
       // Without CoinPaprika's rank either, the clone (still listed, rank 200) is the USDT asset.
-      replay.setCoinPaprikaTickers(cp().filter((c) => c.symbol !== "USDT"));
+      scenario.replay.setCoinPaprikaTickers(cp().filter((c) => c.symbol !== "USDT"));
       await appWith({ ETL_SOURCES: "coinpaprika" }).runner.run({ trigger: "CLI" });
       expect((await ok(cgOnly, `{ asset(symbol: "USDT") { name rank } }`)).asset).toEqual({
         name: "Tether Clone",
@@ -242,10 +218,10 @@ describe.each(databaseKinds.filter((k) => k.available))(
       const app = appWith({ ETL_SOURCES: "coingecko" });
       await app.runner.run({ trigger: "CLI" });
       const ranked = () =>
-        t.db.prisma.assetSource.count({ where: { source: "COINGECKO", rank: { not: null } } });
+        scenario.db.prisma.assetSource.count({ where: { source: "COINGECKO", rank: { not: null } } });
       expect(await ranked()).toBe(250);
       for (const listing of [[], cg().slice(0, 10)]) {
-        replay.setCoinGeckoPages([listing]);
+        scenario.replay.setCoinGeckoPages([listing]);
         const run = await app.runner.run({ trigger: "CLI" });
         expect(run.sources[0]!.status).toBe("SUCCEEDED");
         expect(await ranked()).toBe(250);
@@ -253,7 +229,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
       expect((await ok(app, `{ asset(symbol: "USDT") { rank } }`)).asset.rank).toBe(3);
       // A shorter listing that later listings confirm is the market: after two full listings of
       // 200 coins, the 50 others have lost their ranks.
-      replay.setCoinGeckoPages([cg().slice(0, 200)]);
+      scenario.replay.setCoinGeckoPages([cg().slice(0, 200)]);
       for (let i = 0; i < 3; i++) await app.runner.run({ trigger: "CLI" });
       expect(await ranked()).toBe(200);
       app.stop();
@@ -277,7 +253,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
       );
 
       // The same content again with the repeat identical: the repeat is the row rejected.
-      await t.reset();
+      await scenario.database.reset();
       const same = tempCsv(
         "symbol,price,date\nBTC,26000,2023-05-10\nETH,1700,2023-05-10\nBTC,26000,2023-05-10\n",
       );
@@ -315,7 +291,7 @@ describe.each(databaseKinds.filter((k) => k.available))(
     it("8. keeps a daily OHLC bar out of 5-minute and hourly candles; daily candles carry its range and volume", async () => {
       const app = appWith({ ETL_SOURCES: "coingecko,csv", CSV_SOURCE_PATHS: `${F}/daily-ohlc-bars.csv` });
       await app.runner.run({ trigger: "CLI" });
-      const bars = await t.db.prisma.marketObservation.findMany({ where: { source: "CSV" } });
+      const bars = await scenario.db.prisma.marketObservation.findMany({ where: { source: "CSV" } });
       expect(bars.map((b) => b.barSeconds)).toEqual([86_400, 86_400]);
       const history = async (interval: string) =>
         (

@@ -1,46 +1,30 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { createTestApp } from "../support/app.ts";
-import { databaseKinds, type TestDatabase } from "../support/databases.ts";
-import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
+import { describeOnEachDatabase } from "../support/scenario.ts";
 
-let replay: ReplayServer;
-beforeAll(async () => {
-  replay = await startReplayServer();
-});
-afterAll(() => replay.close());
-
-for (const kind of databaseKinds) {
-  describe.skipIf(!kind.available)(`a stalled upstream body on ${kind.kind}`, () => {
-    let t: TestDatabase;
-    beforeAll(async () => {
-      t = await kind.create();
-    });
-    afterAll(() => t.dispose());
-    beforeEach(async () => {
-      await t.reset();
-      replay.clearFaults();
-    });
-
+describeOnEachDatabase(
+  (kind) => `a stalled upstream body on ${kind}`,
+  (scenario) => {
     it("fails the source at HTTP_TIMEOUT_MS (the run goes on PARTIAL) and releases the lock", async () => {
-      replay.fault("coingecko", { kind: "stall" }, { always: true });
-      const app = createTestApp(t.db, replay, {
+      scenario.replay.fault("coingecko", { kind: "stall" }, { always: true });
+      const app = createTestApp(scenario.db, scenario.replay, {
         env: { HTTP_TIMEOUT_MS: "500", HTTP_MAX_ATTEMPTS: "1", ETL_SOURCES: "coingecko,csv" },
       });
       const run = await app.runner.run({ trigger: "CLI" });
-      process.stderr.write(`${kind.kind}: stalled source failed, run PARTIAL in ${run.durationMs} ms\n`);
+      process.stderr.write(`${scenario.kind}: stalled source failed, run PARTIAL in ${run.durationMs} ms\n`);
       expect(run.status).toBe("PARTIAL");
       expect(run.sources.find((s) => s.source === "COINGECKO")?.error).toMatch(
         /timed out after 500 ms while reading the body/,
       );
-      replay.clearFaults();
+      scenario.replay.clearFaults();
       expect((await app.runner.run({ trigger: "CLI", sources: ["COINGECKO"] })).status).toBe("SUCCEEDED");
       app.stop();
     });
 
     it("fails a run that overruns ETL_RUN_TIMEOUT_SECONDS, says so, releases the lock, and /health tells", async () => {
       // The HTTP deadline is far away: only the run's own deadline can end this run.
-      replay.fault("coingecko", { kind: "stall" }, { always: true });
-      const app = createTestApp(t.db, replay, {
+      scenario.replay.fault("coingecko", { kind: "stall" }, { always: true });
+      const app = createTestApp(scenario.db, scenario.replay, {
         env: { HTTP_TIMEOUT_MS: "120000", ETL_RUN_TIMEOUT_SECONDS: "1", ETL_SOURCES: "coingecko" },
       });
       const { server, url } = await app.listen();
@@ -52,7 +36,7 @@ for (const kind of databaseKinds) {
         const summary = await started.done;
         // A figure for RELIABILITY.md.
         process.stderr.write(
-          `${kind.kind}: run timed out and FAILED ${summary.durationMs} ms after it started\n`,
+          `${scenario.kind}: run timed out and FAILED ${summary.durationMs} ms after it started\n`,
         );
         expect(summary.status).toBe("FAILED");
         expect(summary.error).toMatch(
@@ -66,7 +50,7 @@ for (const kind of databaseKinds) {
           error: expect.stringMatching(/^timed out/),
         });
         // The lock is free: a second run starts (not "already running") and finishes.
-        replay.clearFaults();
+        scenario.replay.clearFaults();
         const second = await app.runner.start({ trigger: "CLI" });
         expect(second.alreadyRunning).toBe(false);
         expect((await second.done).status).toBe("SUCCEEDED");
@@ -75,5 +59,5 @@ for (const kind of databaseKinds) {
         app.stop();
       }
     });
-  });
-}
+  },
+);

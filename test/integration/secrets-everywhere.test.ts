@@ -2,33 +2,24 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { createLogger } from "../../src/logger/logger.ts";
 import { createScrubber } from "../../src/security/scrubber.ts";
 import { createTestApp, TEST_API_KEY } from "../support/app.ts";
-import { databaseKinds, type TestDatabase } from "../support/databases.ts";
-import {
-  COINPAPRIKA_TICKERS,
-  loadFixture,
-  type ReplayServer,
-  startReplayServer,
-} from "../support/replay-server.ts";
+import type { TestDatabase } from "../support/databases.ts";
+import { COINPAPRIKA_TICKERS, loadFixture } from "../support/replay-server.ts";
+import { describeOnEachDatabase } from "../support/scenario.ts";
 import { wsClient } from "../support/ws-client.ts";
 
 const CG_KEY = "CG-echoed-canary-5d1e9a";
 const CP_KEY = "paprika-echoed-canary-77f0";
 const SECRETS = [CG_KEY, CP_KEY, TEST_API_KEY];
 
-let replay: ReplayServer;
 let dir: string;
-beforeAll(async () => {
-  replay = await startReplayServer();
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "coinflow-secrets-"));
 });
-afterAll(async () => {
-  await replay.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Every row of every table of the database, as text (a full-database scan). */
 async function everyRow(t: TestDatabase): Promise<string[]> {
@@ -46,23 +37,22 @@ async function everyRow(t: TestDatabase): Promise<string[]> {
   return rows;
 }
 
-for (const kind of databaseKinds) {
-  describe.skipIf(!kind.available)(`secrets an upstream echoes back, on ${kind.kind}`, () => {
-    let t: TestDatabase;
-    beforeAll(async () => {
-      t = await kind.create();
-    });
-    afterAll(() => t.dispose());
-
+describeOnEachDatabase(
+  (kind) => `secrets an upstream echoes back, on ${kind}`,
+  (scenario) => {
     it("appear in no row of any table, no GraphQL response (HTTP or WebSocket), log line, /metrics or /health", async () => {
       // CoinGecko answers 401 quoting the key it was sent; CoinPaprika sends one in a ticker's
       // name and in a bad price; a CSV row carries the ETL key where its date should be.
-      replay.fault("coingecko", { kind: "echo", status: 401, header: "x-cg-demo-api-key" }, { always: true });
+      scenario.replay.fault(
+        "coingecko",
+        { kind: "echo", status: 401, header: "x-cg-demo-api-key" },
+        { always: true },
+      );
       const tickers = loadFixture<Record<string, any>[]>(COINPAPRIKA_TICKERS).slice(0, 3);
       tickers[0] = { ...tickers[0], name: `Bitcoin ${CP_KEY}` };
       tickers[1] = { ...tickers[1], quotes: { USD: { ...tickers[1]!.quotes.USD, price: `x${CP_KEY}` } } };
-      replay.setCoinPaprikaTickers(tickers);
-      const csv = join(dir, `prices-${kind.kind}.csv`);
+      scenario.replay.setCoinPaprikaTickers(tickers);
+      const csv = join(dir, `prices-${scenario.kind}.csv`);
       writeFileSync(csv, `date,symbol,price\n2024-01-01,BTC,42000\n${TEST_API_KEY},BTC,43000\n`);
 
       const lines: string[] = [];
@@ -76,7 +66,7 @@ for (const kind of databaseKinds) {
           },
         }),
       });
-      const app = createTestApp(t.db, replay, {
+      const app = createTestApp(scenario.db, scenario.replay, {
         env: {
           COINGECKO_API_KEY: CG_KEY,
           COINPAPRIKA_API_KEY: CP_KEY,
@@ -91,7 +81,7 @@ for (const kind of databaseKinds) {
         const run = await app.runner.run({ trigger: "CLI" });
         expect(run.status).toBe("PARTIAL");
         // The keys were really sent, and really echoed.
-        expect(replay.requests.some((r) => r.headers["x-cg-demo-api-key"] === CG_KEY)).toBe(true);
+        expect(scenario.replay.requests.some((r) => r.headers["x-cg-demo-api-key"] === CG_KEY)).toBe(true);
         expect(run.sources.find((s) => s.source === "COINGECKO")?.error).toMatch(
           /invalid API key: \[REDACTED\]/,
         );
@@ -130,7 +120,7 @@ for (const kind of databaseKinds) {
         await client.dispose();
         outputs.push(await (await fetch(`${url}/metrics`)).text());
         outputs.push(await (await fetch(`${url}/health`)).text());
-        const rows = await everyRow(t);
+        const rows = await everyRow(scenario.database);
         expect(rows.some((r) => r.startsWith("rejected_record:"))).toBe(true);
         expect(rows.some((r) => r.startsWith("raw_payload:"))).toBe(true);
         const everything = [...rows, ...outputs, ...lines].join("\n");
@@ -144,8 +134,9 @@ for (const kind of databaseKinds) {
       } finally {
         await server.stop();
         app.stop();
-        replay.clearFaults();
+        scenario.replay.clearFaults();
       }
     });
-  });
-}
+  },
+  { resetEachTest: false },
+);

@@ -7,6 +7,7 @@ import type { MarketSource, ParsedItem, SourceStream } from "../../src/sources/r
 import { UpstreamError } from "../../src/sources/upstream-error.ts";
 import {
   COINGECKO_TOP250,
+  COINPAPRIKA_TICKERS,
   loadFixture,
   type ReplayServer,
   startReplayServer,
@@ -260,9 +261,7 @@ describe("CoinPaprika against the replay server", () => {
   });
 
   it("rejects a ticker without a USD quote with that reason", async () => {
-    const tickers = loadFixture<Record<string, unknown>[]>(
-      "real/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json",
-    ).slice(0, 3);
+    const tickers = loadFixture<Record<string, unknown>[]>(COINPAPRIKA_TICKERS).slice(0, 3);
     replay.setCoinPaprikaTickers([{ ...tickers[0], quotes: { EUR: {} } }, ...tickers.slice(1)]);
     const { items } = await drain(sources().get("COINPAPRIKA")!);
     expect(items[0]).toMatchObject({ ok: false, rejection: { reason: "no USD quote (quotes: EUR)" } });

@@ -40,12 +40,13 @@ export interface RecordedRequest {
 
 export type ReplayRoute = "coingecko" | "coinpaprika";
 
-export const fixturePath = (p: string) => `test/fixtures/${p}`;
-export const loadFixture = <T = unknown>(p: string): T =>
-  JSON.parse(readFileSync(fixturePath(p), "utf8")) as T;
+/** Reads a JSON fixture by its path from the repository root. */
+export const loadFixture = <T = unknown>(path: string): T => JSON.parse(readFileSync(path, "utf8")) as T;
 
-export const COINGECKO_TOP250 = "real/coingecko_coins_markets__0mppula__CoinCaps.json";
-export const COINPAPRIKA_TICKERS = "real/coinpaprika_tickers__greenyun2__api-router-coinWebSite.json";
+// The recorded payloads the replay server answers with are the ones the offline demo replays:
+// one copy of each, in seeds/demo/ (provenance in test/fixtures/PROVENANCE.md).
+export const COINGECKO_TOP250 = "seeds/demo/coingecko-markets.json";
+export const COINPAPRIKA_TICKERS = "seeds/demo/coinpaprika-tickers.json";
 
 const CLOUDFLARE_HTML =
   "<!DOCTYPE html><html><head><title>api.coingecko.com | 502: Bad gateway</title></head><body>Bad gateway</body></html>";
