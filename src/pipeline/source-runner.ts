@@ -1,4 +1,4 @@
-import type { Database, PrismaClient } from "../db/database.ts";
+import type { Database } from "../db/database.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type {
@@ -8,7 +8,6 @@ import type {
   SourceId,
   SourceStream,
 } from "../sources/record.ts";
-import { UpstreamError } from "../sources/upstream-error.ts";
 import { clearUnlistedRanks } from "./batch-writer.ts";
 import type { BatchRules } from "./commit-batch.ts";
 import {
@@ -26,6 +25,7 @@ import { loadIncremental } from "./incremental.ts";
 import { holdStream, type ReleasePlan } from "./quarantine.ts";
 import { archivePayload } from "./raw-archive.ts";
 import { createSourceBatches } from "./source-batches.ts";
+import { finishSourceRun, isSourceFault } from "./source-run-finish.ts";
 import { type Counts, createTally } from "./source-tally.ts";
 
 export interface SourceRunDeps {
@@ -83,16 +83,6 @@ const NULLABLE_FIELDS = [
 
 /** The shortest interval between two progress events of one source run. */
 const PROGRESS_EVERY_MS = 250;
-
-/** Faults of the source itself (network, upstream, unreadable file): the source fails, the run goes on. */
-function isSourceFault(error: unknown): boolean {
-  if (error instanceof UpstreamError) return true;
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return typeof code === "string" && ["ENOENT", "EACCES", "EISDIR", "ENOTDIR", "EMFILE"].includes(code);
-}
-
-const errorKind = (error: unknown) =>
-  error instanceof UpstreamError ? error.kind : isSourceFault(error) ? "permanent" : "fatal";
 
 /** The first chunk (for the fingerprint), then the same items as if nothing had been read. */
 async function* withFirst(first: ParsedItem[], rest: AsyncIterator<ParsedItem[]>) {
@@ -294,36 +284,4 @@ export async function runSource(
     touchedAssetIds: touched,
     durationMs,
   };
-}
-
-async function finishSourceRun(
-  prisma: PrismaClient,
-  scrub: (text: string) => string,
-  id: number,
-  end: {
-    counts: Counts;
-    started: number;
-    failure: unknown;
-    nullRates: Record<string, number> | null;
-    checkpointAfter: object | null;
-    seenAssetIds: ReadonlySet<number>;
-  },
-) {
-  const error = end.failure;
-  await prisma.sourceRun.update({
-    where: { id },
-    data: {
-      status: error ? "FAILED" : "SUCCEEDED",
-      finishedAt: new Date(),
-      durationMs: Math.round(performance.now() - end.started),
-      // The tally's totals: what the batches stored plus what never reached one (checkpoint
-      // skips, held streams).
-      ...end.counts,
-      error: error ? scrub(error instanceof Error ? error.message : String(error)) : null,
-      errorKind: error ? errorKind(error) : null,
-      nullRates: end.nullRates ?? undefined,
-      checkpointAfter: end.checkpointAfter ?? undefined,
-      seenAssetIds: [...end.seenAssetIds].sort((a, b) => a - b),
-    },
-  });
 }
