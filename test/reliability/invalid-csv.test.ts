@@ -114,7 +114,9 @@ describe.skipIf(!postgresAdminUrl)(`a ${ROWS.toLocaleString("en-US")}-row CSV of
         `1M invalid rows: killed at row ${checkpoint.rowOffset}; resumed run peak RSS ${resumed.peakMb.toFixed(0)} MB, ` +
           `idle run ${idle.peakMb.toFixed(0)} MB (+${growth.toFixed(0)} MB)\n`,
       );
-      expect(growth).toBeLessThan(150);
+      // Peak RSS moves with GC timing: the same code measured +89 to +214 MB over runs of this
+      // test. Unbounded (the bug) was 1 GB at 100,000 rows, so 250 MB still tells them apart.
+      expect(growth).toBeLessThan(250);
     } finally {
       await drop();
     }
