@@ -1,9 +1,9 @@
 import { mkdirSync } from "node:fs";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
+import { launchChromium } from "../support/chromium.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let stack: TestStack;
 let browser: Browser;
 
@@ -16,22 +16,11 @@ const isLoopback = (url: string) => {
 beforeAll(async () => {
   stack = await startStack();
   await stack.app.runner.run({ trigger: "CLI", sources: ["COINGECKO"] });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // Offline for real, below the page: every non-loopback request goes to a proxy that does
-      // not exist (loopback bypasses proxies), so a CDN fetch fails as it does on an air-gapped box.
-      "--proxy-server=http://127.0.0.1:9",
-    ],
-  });
+  browser = await launchChromium([
+    // Offline for real, below the page: every non-loopback request goes to a proxy that does
+    // not exist (loopback bypasses proxies), so a CDN fetch fails as it does on an air-gapped box.
+    "--proxy-server=http://127.0.0.1:9",
+  ]);
 });
 afterAll(async () => {
   await browser?.close();

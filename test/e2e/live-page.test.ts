@@ -1,30 +1,18 @@
 import { mkdirSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, TEST_API_KEY, type TestStack } from "../support/app.ts";
+import { launchChromium } from "../support/chromium.ts";
 import { COINGECKO_TOP250, loadFixture } from "../support/replay-server.ts";
 
 type Item = Record<string, unknown>;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let stack: TestStack;
 let browser: Browser;
 
 beforeAll(async () => {
   stack = await startStack();
   await stack.app.runner.run({ trigger: "CLI", sources: ["COINGECKO", "COINPAPRIKA"] });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
