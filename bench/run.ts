@@ -1,12 +1,10 @@
 // npm run bench [-- --quick] [-- --json]
 // Every target is a ratio against a baseline measured in this same run, interleaved, over several
 // rounds; the median ratio is reported. See BENCHMARKS.md for the method.
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import autocannon from "autocannon";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { createApp } from "../src/app.ts";
@@ -23,7 +21,7 @@ import {
   startReplayServer,
 } from "../test/support/replay-server.ts";
 import { benchFanout } from "./fanout.ts";
-import { startProcess, stop } from "./processes.ts";
+import { benchPgliteQueries, benchPostgresQueries } from "./queries.ts";
 import { log, median, row, rows } from "./results.ts";
 import { benchSlowSubscriber } from "./slow-subscriber.ts";
 import { benchStartup } from "./startup.ts";
@@ -392,144 +390,6 @@ async function benchEndToEnd(url: string) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-async function load(url: string, body: string, seconds: number, overallRate?: number) {
-  const result = await autocannon({
-    url,
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body,
-    connections: 10,
-    duration: seconds,
-    ...(overallRate ? { overallRate } : {}),
-  });
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
-}
-
-async function benchQueries(label: string, env: Record<string, string>) {
-  const seconds = quick ? 2 : 5;
-  const rounds = quick ? 1 : 3;
-  const ours = await startProcess(
-    ["src/main.ts", "serve"],
-    { ...env, PORT: "0", HOST: "127.0.0.1", ETL_INTERVAL_SECONDS: "0", LOG_LEVEL: "info" },
-    /"port":(\d+)/,
-  );
-  const bare = await startProcess(["bench/bare-yoga.ts"], {}, /"port":(\d+)/);
-  const oursUrl = `http://127.0.0.1:${ours.port}/graphql`;
-
-  const bareUrl = `http://127.0.0.1:${bare.port}/graphql`;
-  const marketData = JSON.stringify({
-    query:
-      "{ marketData(first: 100) { edges { node { priceUsd observedAt source asset { symbol name } } } } }",
-  });
-  const stub = JSON.stringify({ query: "{ __typename }" });
-  const hello = JSON.stringify({ query: "{ hello }" });
-  const queryRatios: number[] = [];
-  const stubRatios: number[] = [];
-  const coldRatios: number[] = [];
-  let coldPeak = 0;
-  let peak = 0;
-  let stubPeak = 0;
-  let errors = 0;
-  for (let r = 0; r < rounds; r++) {
-    log(`${label} query round ${r + 1}/${rounds}`);
-    const base = await load(bareUrl, hello, seconds);
-    const q = await load(oursUrl, marketData, seconds);
-    const s = await load(oursUrl, stub, seconds);
-    errors += q.errors + s.errors;
-    peak = Math.max(peak, q.rps);
-    stubPeak = Math.max(stubPeak, s.rps);
-    queryRatios.push(q.rps / base.rps);
-    stubRatios.push(s.rps / base.rps);
-  }
-  const half = await load(oursUrl, marketData, seconds, Math.max(1, Math.round(peak / 2)));
-  await stop(ours.child);
-  // The same server with its response cache off: what a query costs when the cache cannot answer
-  // (the first read after every commit).
-  // (After ours has stopped: PGlite is one process's database.)
-  const cold = await startProcess(
-    ["src/main.ts", "serve"],
-    {
-      ...env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      ETL_INTERVAL_SECONDS: "0",
-      LOG_LEVEL: "info",
-      RESPONSE_CACHE_TTL_SECONDS: "0",
-    },
-    /"port":(\d+)/,
-  );
-  const coldUrl = `http://127.0.0.1:${cold.port}/graphql`;
-  for (let r = 0; r < rounds; r++) {
-    const base = await load(bareUrl, hello, seconds);
-    const c = await load(coldUrl, marketData, seconds);
-    errors += c.errors;
-    coldPeak = Math.max(coldPeak, c.rps);
-    coldRatios.push(c.rps / base.rps);
-  }
-  await stop(cold.child);
-  await stop(bare.child);
-  const target = label === "PostgreSQL";
-  row({
-    scenario: `query (${label})`,
-    metric: "marketData(first: 100) req/s vs bare yoga { hello }",
-    value: peak,
-    baseline: null,
-    ratio: median(queryRatios),
-    target: target ? ">= 0.30" : null,
-    check: target ? (x) => x >= 0.3 : undefined,
-  });
-  row({
-    scenario: `query (${label})`,
-    metric: "marketData(first: 100), response cache off, req/s vs bare yoga { hello }",
-    value: coldPeak,
-    baseline: null,
-    ratio: median(coldRatios),
-    target: null,
-  });
-  row({
-    scenario: `query (${label})`,
-    metric: "p99 ms at half our peak",
-    value: half.p99,
-    baseline: null,
-    ratio: null,
-    target: target ? "<= 50" : null,
-    check: target ? (_r, v) => v <= 50 : undefined,
-  });
-  row({
-    scenario: `query overhead (${label})`,
-    metric: "{ __typename } req/s vs bare yoga { hello }",
-    value: stubPeak,
-    baseline: null,
-    ratio: median(stubRatios),
-    target: target ? ">= 0.70" : null,
-    check: target ? (x) => x >= 0.7 : undefined,
-  });
-  row({
-    scenario: `query (${label})`,
-    metric: "errors under load",
-    value: errors + half.errors,
-    baseline: null,
-    ratio: null,
-    target: "= 0",
-    check: (_r, v) => v === 0,
-  });
-}
-
-/** PGlite: the same server on the embedded database, after one CSV run to have data. */
-async function benchPgliteQueries() {
-  const root = mkdtempSync(join(tmpdir(), "coinflow-bench-lite-"));
-  const dataDir = join(root, "data");
-  await new Promise<void>((resolve) => {
-    const etl = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "etl", "--source", "csv"], {
-      env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir, LOG_LEVEL: "warn" },
-      stdio: "ignore",
-    });
-    etl.once("exit", () => resolve());
-  });
-  await benchQueries("PGlite", { DATA_DIR: dataDir });
-  rmSync(root, { recursive: true, force: true });
-}
-
 async function main() {
   const started = performance.now();
   if (only("slow")) benchSlowSubscriber(quick);
@@ -543,10 +403,10 @@ async function main() {
   // The end-to-end run also loads the data the query and fan-out scenarios read.
   log("end to end");
   await benchEndToEnd(url);
-  if (only("query")) await benchQueries("PostgreSQL", { DATABASE_URL: url });
+  if (only("query")) await benchPostgresQueries(url, quick);
   if (only("fanout")) await benchFanout(url, quick, logger);
   await drop();
-  if (only("query")) await benchPgliteQueries();
+  if (only("query")) await benchPgliteQueries(quick);
   const machine = {
     cpus: cpus().length,
     cpu: cpus()[0]?.model ?? "unknown",
