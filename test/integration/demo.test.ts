@@ -32,5 +32,5 @@ describe("npm run demo", () => {
       await service.stop();
       rmSync(root, { recursive: true, force: true });
     }
-  });
+  }, 150_000); // start (up to 60 s under load) + three runs (up to 45 s) + shutdown
 });

@@ -1,4 +1,16 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { afterAll } from "vitest";
+
+/**
+ * Every service a test file started and has not seen exit. A test that times out leaves its
+ * `finally` pending while vitest moves on, so its service would outlive the file (and hold the
+ * port, the data directory's lock and a database connection): killed after the file's own hooks.
+ */
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill("SIGKILL");
+  running.clear();
+});
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -21,6 +33,8 @@ export async function spawnService(
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", ETL_INTERVAL_SECONDS: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   let out = "";
   child.stdout?.on("data", (d) => {
     out += String(d);
