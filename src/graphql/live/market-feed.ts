@@ -9,6 +9,7 @@ import {
   matches,
   type ObservationWithAsset,
 } from "./market-update.ts";
+import { readSnapshot } from "./read-snapshot.ts";
 import { SubscriberBuffer } from "./subscriber-buffer.ts";
 
 const PAGE = 500;
@@ -116,13 +117,22 @@ export function createMarketFeed(options: FeedOptions) {
 
   async function* subscribe(
     filter: MarketFilter,
-    opts: { afterSeq?: bigint | null; mode: "LATEST" | "ALL"; backpressure?: () => Promise<void> },
+    opts: {
+      afterSeq?: bigint | null;
+      mode: "LATEST" | "ALL";
+      /** First send every subscribed asset's consensus as of seq N, then everything after N. */
+      snapshot?: boolean;
+      backpressure?: () => Promise<void>;
+    },
     signal?: AbortSignal,
   ): AsyncGenerator<MarketUpdate> {
     // A slow client is not allowed to grow the socket's send buffer: while it drains, updates
     // wait in the bounded subscriber buffer, which conflates (LATEST) or folds into a GAP (ALL).
     const drained = opts.backpressure ?? (() => Promise.resolve());
-    const resume = opts.afterSeq ?? null;
+    // A snapshot is a resume point: the stream continues after its seq through the replay below,
+    // gap-free whatever committed while it was read or sent.
+    const snapshot = opts.snapshot ? await readSnapshot(prisma, filter, options.consensus) : null;
+    const resume = snapshot?.seq ?? opts.afterSeq ?? null;
     let delivered = resume ?? dispatched ?? (await maxSeq());
     let wake: (() => void) | null = null;
     // The buffer must keep whatever the pump pushes from now on: never start it above what the
@@ -137,6 +147,16 @@ export function createMarketFeed(options: FeedOptions) {
     const onAbort = () => subscriber.wake();
     signal?.addEventListener("abort", onAbort);
     try {
+      if (snapshot) {
+        await drained();
+        yield {
+          kind: "SNAPSHOT",
+          seq: snapshot.seq,
+          observation: null,
+          latestPrice: null,
+          snapshot: snapshot.prices,
+        };
+      }
       if (resume !== null) {
         const cutoff = new Date(Date.now() - options.retentionHours * 3_600_000);
         const expired = await prisma.marketObservation.findFirst({

@@ -3,14 +3,18 @@ import type { AssetConsensus } from "../../services/consensus.ts";
 
 export type ObservationWithAsset = MarketObservation & { asset: Asset };
 
-/** One event of marketUpdates: UPDATE (an observation), RESYNC (refetch, resume at seq), GAP (refetch fromSeq..toSeq). */
+/**
+ * One event of marketUpdates: UPDATE (an observation), RESYNC (refetch, resume at seq), GAP
+ * (refetch fromSeq..toSeq), SNAPSHOT (every subscribed asset's consensus as of seq).
+ */
 export interface MarketUpdate {
-  kind: "UPDATE" | "RESYNC" | "GAP";
+  kind: "UPDATE" | "RESYNC" | "GAP" | "SNAPSHOT";
   seq: bigint;
   fromSeq?: bigint | null;
   toSeq?: bigint | null;
   observation: ObservationWithAsset | null;
   latestPrice: AssetConsensus | null;
+  snapshot?: AssetConsensus[] | null;
 }
 
 export interface MarketFilter {

@@ -19,6 +19,9 @@ const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
     UPDATE: { description: "An observation was written; latestPrice is the asset's consensus now" },
     RESYNC: { description: "afterSeq is beyond retention: refetch, then continue from this seq" },
     GAP: { description: "The consumer was too slow: refetch fromSeq..toSeq (mode ALL)" },
+    SNAPSHOT: {
+      description: "snapshot holds every subscribed asset's consensus as of seq; updates after it follow",
+    },
   } as const,
 });
 
@@ -48,6 +51,12 @@ const MarketUpdateType = builder.objectRef<MarketUpdate>("MarketUpdate").impleme
       },
     }),
     latestPrice: t.field({ type: LatestPriceType, nullable: true, resolve: (u) => u.latestPrice }),
+    snapshot: t.field({
+      type: [LatestPriceType],
+      nullable: true,
+      description: "SNAPSHOT only: the consensus of every subscribed asset as of seq",
+      resolve: (u) => u.snapshot ?? null,
+    }),
   }),
 });
 
@@ -94,10 +103,19 @@ builder.subscriptionType({
         sources: t.arg({ type: [SourceEnum], required: false }),
         afterSeq: t.arg({ type: "BigInt", required: false }),
         mode: t.arg({ type: MarketUpdateModeEnum, required: false, defaultValue: "LATEST" }),
+        snapshot: t.arg.boolean({
+          required: false,
+          defaultValue: false,
+          description:
+            "First a SNAPSHOT of every subscribed asset's consensus as of seq N, then every update after N",
+        }),
       },
       subscribe: (_root, args, ctx) => {
         const assetIds = args.assetIds?.map((id) => parseId(id, "assetIds"));
         if (args.afterSeq != null && args.afterSeq < 0n) throw badInput("afterSeq", "must not be negative");
+        // Both say where the stream starts: a snapshot starts it at the snapshot's own seq.
+        if (args.snapshot && args.afterSeq != null)
+          throw badInput("snapshot", "cannot be combined with afterSeq: a snapshot is its own resume point");
         return abortable(
           (signal) =>
             ctx.services.feed.subscribe(
@@ -105,6 +123,7 @@ builder.subscriptionType({
               {
                 afterSeq: args.afterSeq ?? null,
                 mode: args.mode ?? "LATEST",
+                snapshot: args.snapshot ?? false,
                 backpressure: ctx.backpressure,
               },
               signal,

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createTestApp } from "../support/app.ts";
+import { createPostgresTestDatabase, postgresAdminUrl, type TestDatabase } from "../support/databases.ts";
+import { createPriceWriter } from "../support/price-writer.ts";
+import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
+import { collect, wsClient } from "../support/ws-client.ts";
+
+// marketUpdates' snapshot, heartbeat and shutdown events, over a real graphql-ws client against
+// real PostgreSQL: concurrent commits there run on separate connections, as in production.
+const SYMBOLS = ["SNA", "SNB", "SNC"];
+
+let replay: ReplayServer;
+let t: TestDatabase;
+
+describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreSQL", () => {
+  beforeAll(async () => {
+    replay = await startReplayServer();
+    t = await createPostgresTestDatabase();
+  });
+  afterAll(async () => {
+    await t?.dispose();
+    await replay?.close();
+  });
+  beforeEach(() => t.reset());
+
+  async function serve(env: Record<string, string> = {}) {
+    const app = createTestApp(t.db, replay, { env, bufferSize: 100_000 });
+    const http = await app.listen();
+    return {
+      app,
+      http,
+      async close() {
+        await app.app.stop("test over");
+        await http.server.stop();
+      },
+    };
+  }
+
+  const priceOf = (sources: { source: string; priceUsd: number }[]) =>
+    sources.find((s) => s.source === "CSV")!.priceUsd;
+
+  describe("snapshot: true", () => {
+    const SNAPSHOT = `subscription($symbols: [String!]) {
+      marketUpdates(symbols: $symbols, snapshot: true) {
+        kind seq
+        snapshot { id sources { source priceUsd } }
+        observation { priceUsd asset { id } }
+      }
+    }`;
+
+    it("starts with every asset's consensus as of seq N, then every update after N, while batches commit", async () => {
+      const s = await serve();
+      const writer = await createPriceWriter(t.db, s.app.bus, SYMBOLS);
+      const client = wsClient(s.http.wsUrl);
+      const loop = writer.loop(2);
+      try {
+        while (loop.count < 5) await new Promise((r) => setTimeout(r, 10));
+        const sub = collect(client, SNAPSHOT, { symbols: SYMBOLS });
+        await sub.until(1);
+        // Keep writing after the snapshot: the seam is where a lost or repeated update would be.
+        const at = loop.count;
+        while (loop.count < at + 10) await new Promise((r) => setTimeout(r, 10));
+        await loop.stop();
+        const all = await t.db.prisma.marketObservation.findMany({ orderBy: { seq: "asc" } });
+        const [first] = sub.events;
+        const n = BigInt(first.marketUpdates.seq);
+        const after = all.filter((o) => o.seq > n).map((o) => Number(o.seq));
+        expect(after.length).toBeGreaterThan(0);
+        expect(all.some((o) => o.seq <= n)).toBe(true);
+        const events = await sub.until(1 + after.length);
+        sub.stop();
+        expect(first.marketUpdates.kind).toBe("SNAPSHOT");
+        // As of N exactly: each asset's price is its last observation at or below N, none later.
+        const asOfN = new Map<string, number>();
+        for (const o of all) if (o.seq <= n) asOfN.set(String(o.assetId), o.priceUsd);
+        const snap = first.marketUpdates.snapshot as {
+          id: string;
+          sources: { source: string; priceUsd: number }[];
+        }[];
+        expect(new Map(snap.map((p) => [p.id, priceOf(p.sources)]))).toEqual(asOfN);
+        const rest = events.slice(1).map((e) => e.marketUpdates);
+        expect(rest.every((u) => u.kind === "UPDATE")).toBe(true);
+        // Nothing missing, nothing twice, nothing at or below N.
+        expect(rest.map((u) => u.seq)).toEqual(after);
+        // The snapshot overwritten by the updates is what the database holds now.
+        const prices = new Map(asOfN);
+        for (const u of rest) prices.set(String(u.observation.asset.id), u.observation.priceUsd);
+        const latest = await t.db.prisma.latestPrice.findMany({ where: { source: "CSV" } });
+        expect(prices).toEqual(new Map(latest.map((l) => [String(l.assetId), l.priceUsd])));
+        expect(sub.errors).toEqual([]);
+      } finally {
+        await loop.stop();
+        await client.dispose();
+        await s.close();
+      }
+    });
+
+    it("refuses snapshot with afterSeq: BAD_USER_INPUT naming snapshot", async () => {
+      const s = await serve();
+      const client = wsClient(s.http.wsUrl);
+      try {
+        const sub = collect(
+          client,
+          `subscription { marketUpdates(snapshot: true, afterSeq: 3) { kind seq } }`,
+        );
+        await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
+        expect(JSON.stringify(sub.errors)).toContain("snapshot: cannot be combined with afterSeq");
+        expect(sub.events).toEqual([]);
+      } finally {
+        await client.dispose();
+        await s.close();
+      }
+    });
+  });
+});
