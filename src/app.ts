@@ -88,6 +88,7 @@ export function createApp(options: {
     consensus,
     retentionHours: config.live.retentionHours,
     bufferSize: config.live.bufferSize,
+    heartbeatMs: config.live.heartbeatSeconds * 1000,
   });
   const services: GraphQLServices = {
     runner,

@@ -112,4 +112,43 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       }
     });
   });
+
+  describe("heartbeat", () => {
+    const LIVE = `subscription($symbols: [String!]) { marketUpdates(symbols: $symbols) { kind seq serverTime } }`;
+
+    it("an idle subscription gets a HEARTBEAT every SUBSCRIPTION_HEARTBEAT_SECONDS with the latest committed seq, none while updates flow", async () => {
+      const s = await serve({ SUBSCRIPTION_HEARTBEAT_SECONDS: "1" });
+      const writer = await createPriceWriter(t.db, s.app.bus, SYMBOLS);
+      const client = wsClient(s.http.wsUrl);
+      try {
+        const sub = collect(client, LIVE, { symbols: SYMBOLS });
+        await new Promise((r) => setTimeout(r, 300));
+        // Updates every 200 ms for 2.5 s: never idle for a second, so no heartbeat.
+        const busyUntil = Date.now() + 2_500;
+        while (Date.now() < busyUntil) {
+          await writer.commit();
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const max = (await t.db.prisma.marketObservation.aggregate({ _max: { seq: true } }))._max.seq!;
+        await sub.until((es) => es.some((e) => Number(e.marketUpdates.seq) === Number(max)));
+        const busy = sub.events.length;
+        expect(sub.events.map((e) => e.marketUpdates.kind)).toEqual(sub.events.map(() => "UPDATE"));
+        // Then idle for 2.5 s: two heartbeats, a second apart, at the latest committed seq.
+        const idleFrom = Date.now();
+        await new Promise((r) => setTimeout(r, 2_500));
+        sub.stop();
+        const beats = sub.events.slice(busy).map((e) => e.marketUpdates);
+        expect(beats.length).toBeGreaterThanOrEqual(2);
+        expect(beats.length).toBeLessThanOrEqual(3);
+        const times = beats.map((b) => Date.parse(b.serverTime));
+        for (const b of beats) expect(b).toMatchObject({ kind: "HEARTBEAT", seq: Number(max) });
+        expect(times[0]! - idleFrom).toBeGreaterThan(500);
+        for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(950);
+        expect(sub.errors).toEqual([]);
+      } finally {
+        await client.dispose();
+        await s.close();
+      }
+    });
+  });
 });

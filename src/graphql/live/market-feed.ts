@@ -23,6 +23,8 @@ export interface FeedOptions {
   consensus: ConsensusSettings;
   retentionHours: number;
   bufferSize: number;
+  /** SUBSCRIPTION_HEARTBEAT_SECONDS in ms: a subscriber sent nothing this long gets a HEARTBEAT (0: never). */
+  heartbeatMs?: number;
 }
 
 interface Subscriber {
@@ -45,6 +47,19 @@ export function createMarketFeed(options: FeedOptions) {
   let pumping: Promise<void> | null = null;
   let again = false;
   let unsubscribe: (() => void) | null = null;
+  const heartbeatMs = options.heartbeatMs ?? 0;
+
+  /**
+   * The latest committed seq the feed has read: everything up to it that matched a subscriber with
+   * an empty buffer was delivered, so it is also a resume point for one.
+   */
+  const heartbeat = (delivered: bigint): MarketUpdate => ({
+    kind: "HEARTBEAT",
+    seq: dispatched !== null && dispatched > delivered ? dispatched : delivered,
+    observation: null,
+    latestPrice: null,
+    serverTime: new Date(),
+  });
 
   async function maxSeq(): Promise<bigint> {
     const r = await prisma.marketObservation.aggregate({ _max: { seq: true } });
@@ -187,20 +202,33 @@ export function createMarketFeed(options: FeedOptions) {
         }
       }
       let sinceTurn = 0;
+      let sentAt = Date.now();
       while (!signal?.aborted) {
         await drained();
         const next = buffer.shift();
         if (!next) {
           sinceTurn = 0;
+          // Idle: a heartbeat tells the client the stream is alive and how far the feed has read
+          // (a proxy that drops quiet sockets keeps this one, too).
+          const heartbeatIn = heartbeatMs > 0 ? sentAt + heartbeatMs - Date.now() : null;
+          if (heartbeatIn !== null && heartbeatIn <= 0) {
+            sentAt = Date.now();
+            yield heartbeat(delivered);
+            continue;
+          }
+          let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
             wake = resolve;
+            if (heartbeatIn !== null) timer = setTimeout(resolve, heartbeatIn);
           });
+          clearTimeout(timer);
           wake = null;
           continue;
         }
         const top = next.kind === "GAP" ? (next.toSeq ?? next.seq) : next.seq;
         if (top <= delivered) continue;
         delivered = top;
+        sentAt = Date.now();
         yield next;
         // A burst is delivered in slices. Each step here is a microtask, so without a turn of the
         // event loop every subscriber would drain its whole buffer (a 500-row batch times every

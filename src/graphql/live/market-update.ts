@@ -5,16 +5,18 @@ export type ObservationWithAsset = MarketObservation & { asset: Asset };
 
 /**
  * One event of marketUpdates: UPDATE (an observation), RESYNC (refetch, resume at seq), GAP
- * (refetch fromSeq..toSeq), SNAPSHOT (every subscribed asset's consensus as of seq).
+ * (refetch fromSeq..toSeq), SNAPSHOT (every subscribed asset's consensus as of seq), HEARTBEAT
+ * (idle: the latest committed seq, at serverTime).
  */
 export interface MarketUpdate {
-  kind: "UPDATE" | "RESYNC" | "GAP" | "SNAPSHOT";
+  kind: "UPDATE" | "RESYNC" | "GAP" | "SNAPSHOT" | "HEARTBEAT";
   seq: bigint;
   fromSeq?: bigint | null;
   toSeq?: bigint | null;
   observation: ObservationWithAsset | null;
   latestPrice: AssetConsensus | null;
   snapshot?: AssetConsensus[] | null;
+  serverTime?: Date | null;
 }
 
 export interface MarketFilter {

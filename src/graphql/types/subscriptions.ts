@@ -22,6 +22,9 @@ const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
     SNAPSHOT: {
       description: "snapshot holds every subscribed asset's consensus as of seq; updates after it follow",
     },
+    HEARTBEAT: {
+      description: "Nothing was sent for SUBSCRIPTION_HEARTBEAT_SECONDS: seq is the latest committed seq",
+    },
   } as const,
 });
 
@@ -56,6 +59,12 @@ const MarketUpdateType = builder.objectRef<MarketUpdate>("MarketUpdate").impleme
       nullable: true,
       description: "SNAPSHOT only: the consensus of every subscribed asset as of seq",
       resolve: (u) => u.snapshot ?? null,
+    }),
+    serverTime: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "HEARTBEAT only: the server's clock when it was sent",
+      resolve: (u) => u.serverTime ?? null,
     }),
   }),
 });
