@@ -153,7 +153,8 @@ export function createApp(options: {
     /** The reverse of start(): the schedule, the feed, a run in flight (FAILED with `reason`), events. */
     async stop(reason: string) {
       scheduler.stop();
-      feed.stop();
+      // Before the server closes the sockets: every marketUpdates subscriber gets its RECONNECT.
+      await feed.stop();
       await runner.stop(reason);
       await bus.stop();
     },

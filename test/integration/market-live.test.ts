@@ -151,4 +151,52 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       }
     });
   });
+  describe("shutdown", () => {
+    const LIVE = `subscription($symbols: [String!], $afterSeq: BigInt) {
+      marketUpdates(symbols: $symbols, afterSeq: $afterSeq) { kind seq }
+    }`;
+
+    it("sends every subscriber RECONNECT at the last seq it was sent, then completes; afterSeq = it resumes gap-free on a new instance", async () => {
+      const a = await serve();
+      const writer = await createPriceWriter(t.db, a.app.bus, SYMBOLS);
+      const client = wsClient(a.http.wsUrl);
+      const sub = collect(client, LIVE, { symbols: SYMBOLS });
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 3; i++) await writer.commit();
+      await sub.until(9);
+      // The in-process shutdown path of main.ts: the app (feed) first, then the server (1001).
+      await a.app.app.stop("shutting down");
+      await a.http.server.stop();
+      const events = await sub.until(10);
+      await new Promise((r) => setTimeout(r, 200));
+      const sent = events.slice(0, 9).map((e) => e.marketUpdates);
+      expect(sent.every((u) => u.kind === "UPDATE")).toBe(true);
+      expect(events[9].marketUpdates).toEqual({ kind: "RECONNECT", seq: sent.at(-1)!.seq });
+      expect(events).toHaveLength(10);
+      // The subscription completed after RECONNECT, so this lazy client closes first (1000); the
+      // server's 1001 close is signals.test.ts's.
+      await client.dispose();
+      // Written while no instance serves.
+      for (let i = 0; i < 2; i++) await writer.commit();
+      const b = await serve();
+      const again = wsClient(b.http.wsUrl);
+      try {
+        const resumed = collect(again, LIVE, { symbols: SYMBOLS, afterSeq: events[9].marketUpdates.seq });
+        const missed = (await t.db.prisma.marketObservation.findMany({ orderBy: { seq: "asc" } }))
+          .map((o) => Number(o.seq))
+          .filter((q) => q > events[9].marketUpdates.seq);
+        expect(missed).toHaveLength(6);
+        const got = await resumed.until(6);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(got.map((e) => e.marketUpdates.seq)).toEqual(missed);
+        const all = (await t.db.prisma.marketObservation.findMany({ orderBy: { seq: "asc" } })).map((o) =>
+          Number(o.seq),
+        );
+        expect([...sent.map((u) => u.seq), ...got.map((e) => e.marketUpdates.seq)]).toEqual(all);
+      } finally {
+        await again.dispose();
+        await b.close();
+      }
+    });
+  });
 });

@@ -15,6 +15,8 @@ import { SubscriberBuffer } from "./subscriber-buffer.ts";
 const PAGE = 500;
 /** Updates one subscriber sends before letting the event loop turn. */
 const TURN_EVERY = 16;
+/** On shutdown, how long subscribers get to send their RECONNECT before the sockets close anyway. */
+const RECONNECT_FLUSH_MS = 2_000;
 
 export interface FeedOptions {
   prisma: PrismaClient;
@@ -47,6 +49,8 @@ export function createMarketFeed(options: FeedOptions) {
   let pumping: Promise<void> | null = null;
   let again = false;
   let unsubscribe: (() => void) | null = null;
+  /** Shutting down: each subscriber sends RECONNECT at its resume point, then completes. */
+  let closing = false;
   const heartbeatMs = options.heartbeatMs ?? 0;
 
   /**
@@ -204,6 +208,12 @@ export function createMarketFeed(options: FeedOptions) {
       let sinceTurn = 0;
       let sentAt = Date.now();
       while (!signal?.aborted) {
+        if (closing) {
+          // The last seq this subscriber was sent: afterSeq = it resumes gap-free on another
+          // instance. Not behind backpressure: the socket closes next either way.
+          yield { kind: "RECONNECT", seq: delivered, observation: null, latestPrice: null };
+          return;
+        }
         await drained();
         const next = buffer.shift();
         if (!next) {
@@ -254,9 +264,19 @@ export function createMarketFeed(options: FeedOptions) {
       };
       void pump();
     },
-    stop() {
+    /**
+     * Stops reading and tells every subscriber to RECONNECT; resolves once each has sent it (its
+     * generator finished, so the message was handed to the socket) or after RECONNECT_FLUSH_MS.
+     * The server closes the sockets (1001) after this.
+     */
+    async stop(): Promise<void> {
       unsubscribe?.();
+      closing = true;
       for (const s of subscribers) s.wake();
+      const deadline = Date.now() + RECONNECT_FLUSH_MS;
+      while (subscribers.size > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
     /** Catch up after a missed wake-up (a dropped LISTEN connection): reads by seq, loses nothing. */
     catchUp: pump,

@@ -22,6 +22,10 @@ const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
     SNAPSHOT: {
       description: "snapshot holds every subscribed asset's consensus as of seq; updates after it follow",
     },
+    RECONNECT: {
+      description:
+        "The server is shutting down: reconnect with afterSeq = seq (the last seq sent) to resume gap-free",
+    },
     HEARTBEAT: {
       description: "Nothing was sent for SUBSCRIPTION_HEARTBEAT_SECONDS: seq is the latest committed seq",
     },
