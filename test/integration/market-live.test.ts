@@ -199,4 +199,74 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       }
     });
   });
+  describe("pacing", () => {
+    const PACED = `subscription($symbols: [String!], $throttleMs: Int, $minMoveBps: Int, $maxSilenceSeconds: Int) {
+      marketUpdates(symbols: $symbols, throttleMs: $throttleMs, minMoveBps: $minMoveBps, maxSilenceSeconds: $maxSilenceSeconds) {
+        kind seq observation { priceUsd }
+      }
+    }`;
+    const prices = (es: any[]) => es.map((e) => e.marketUpdates.observation.priceUsd);
+
+    it("throttleMs: the first update at once, then one per window, the newest; a plain subscriber gets all", async () => {
+      const s = await serve();
+      const writer = await createPriceWriter(t.db, s.app.bus, ["PCA"]);
+      const client = wsClient(s.http.wsUrl);
+      try {
+        const paced = collect(client, PACED, { symbols: ["PCA"], throttleMs: 1000 });
+        const plain = collect(client, PACED, { symbols: ["PCA"] });
+        await new Promise((r) => setTimeout(r, 300));
+        const path = [100, 101, 102, 103];
+        for (const p of path) await writer.commit(() => p);
+        await plain.until(4);
+        expect(prices(plain.events)).toEqual(path);
+        await paced.until(2, 5_000);
+        await new Promise((r) => setTimeout(r, 1_500));
+        expect(prices(paced.events)).toEqual([100, 103]);
+        expect([...paced.errors, ...plain.errors]).toEqual([]);
+      } finally {
+        await client.dispose();
+        await s.close();
+      }
+    });
+
+    it("minMoveBps: only moves of at least that many bps since the last one sent; maxSilenceSeconds sends the newest held one after the silence", async () => {
+      const s = await serve();
+      const writer = await createPriceWriter(t.db, s.app.bus, ["PCB"]);
+      const client = wsClient(s.http.wsUrl);
+      try {
+        const deviation = collect(client, PACED, { symbols: ["PCB"], minMoveBps: 100 });
+        const silence = collect(client, PACED, { symbols: ["PCB"], minMoveBps: 100, maxSilenceSeconds: 1 });
+        await new Promise((r) => setTimeout(r, 300));
+        // 100 → +50 bps (held) → +100 bps from 100 (sent) → +20 bps (held)
+        for (const p of [100, 100.5, 101, 101.2]) await writer.commit(() => p);
+        await deviation.until(2, 5_000);
+        await silence.until(3, 5_000);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(prices(deviation.events)).toEqual([100, 101]);
+        expect(prices(silence.events)).toEqual([100, 101, 101.2]);
+        expect([...deviation.errors, ...silence.errors]).toEqual([]);
+      } finally {
+        await client.dispose();
+        await s.close();
+      }
+    });
+
+    it.each([
+      [{ throttleMs: -1 }, "throttleMs: must be between 1 and 3600000"],
+      [{ minMoveBps: 0 }, "minMoveBps: must be between 1 and 10000"],
+      [{ minMoveBps: 10, maxSilenceSeconds: 999_999 }, "maxSilenceSeconds: must be between 1 and 86400"],
+      [{ maxSilenceSeconds: 5 }, "maxSilenceSeconds: only applies with minMoveBps"],
+    ])("refuses %o with BAD_USER_INPUT", async (variables, message) => {
+      const s = await serve();
+      const client = wsClient(s.http.wsUrl);
+      try {
+        const sub = collect(client, PACED, variables);
+        await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
+        expect(JSON.stringify(sub.errors)).toContain(message);
+      } finally {
+        await client.dispose();
+        await s.close();
+      }
+    });
+  });
 });

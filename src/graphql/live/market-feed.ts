@@ -9,6 +9,7 @@ import {
   matches,
   type ObservationWithAsset,
 } from "./market-update.ts";
+import { Pacer, type Pacing, pacingActive } from "./pacer.ts";
 import { readSnapshot } from "./read-snapshot.ts";
 import { SubscriberBuffer } from "./subscriber-buffer.ts";
 
@@ -142,6 +143,7 @@ export function createMarketFeed(options: FeedOptions) {
       /** First send every subscribed asset's consensus as of seq N, then everything after N. */
       snapshot?: boolean;
       backpressure?: () => Promise<void>;
+      pacing?: Pacing;
     },
     signal?: AbortSignal,
   ): AsyncGenerator<MarketUpdate> {
@@ -207,6 +209,9 @@ export function createMarketFeed(options: FeedOptions) {
       }
       let sinceTurn = 0;
       let sentAt = Date.now();
+      // Pacing runs here, in this subscriber's loop: the shared pump never waits for it.
+      const pacer = opts.pacing && pacingActive(opts.pacing) ? new Pacer(opts.pacing) : null;
+      let pacedAt: number | null = null;
       while (!signal?.aborted) {
         if (closing) {
           // The last seq this subscriber was sent: afterSeq = it resumes gap-free on another
@@ -216,11 +221,32 @@ export function createMarketFeed(options: FeedOptions) {
         }
         await drained();
         const next = buffer.shift();
+        if (next && pacer && next.kind === "UPDATE") {
+          if (next.seq > delivered) {
+            delivered = next.seq;
+            pacer.offer(next);
+          }
+          continue;
+        }
+        if (!next && pacer) {
+          const { ready, nextAt } = pacer.take(Date.now());
+          pacedAt = nextAt;
+          if (ready.length > 0) {
+            for (const u of ready) {
+              sentAt = Date.now();
+              yield u;
+            }
+            continue;
+          }
+        }
         if (!next) {
           sinceTurn = 0;
           // Idle: a heartbeat tells the client the stream is alive and how far the feed has read
           // (a proxy that drops quiet sockets keeps this one, too).
           const heartbeatIn = heartbeatMs > 0 ? sentAt + heartbeatMs - Date.now() : null;
+          const pacedIn = pacedAt === null ? null : Math.max(0, pacedAt - Date.now());
+          const waitMs =
+            heartbeatIn === null ? pacedIn : pacedIn === null ? heartbeatIn : Math.min(heartbeatIn, pacedIn);
           if (heartbeatIn !== null && heartbeatIn <= 0) {
             sentAt = Date.now();
             yield heartbeat(delivered);
@@ -229,7 +255,7 @@ export function createMarketFeed(options: FeedOptions) {
           let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
             wake = resolve;
-            if (heartbeatIn !== null) timer = setTimeout(resolve, heartbeatIn);
+            if (waitMs !== null) timer = setTimeout(resolve, waitMs);
           });
           clearTimeout(timer);
           wake = null;

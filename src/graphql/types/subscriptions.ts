@@ -75,6 +75,13 @@ const MarketUpdateType = builder.objectRef<MarketUpdate>("MarketUpdate").impleme
 
 type RunEvent = PipelineEvents["runStatusChanged"];
 
+/** A pacing argument: unset is off; otherwise 1..max, anything else is a clear BAD_USER_INPUT. */
+function bounded(name: string, value: number | null | undefined, max: number): number | null {
+  if (value == null) return null;
+  if (value < 1 || value > max) throw badInput(name, `must be between 1 and ${max}`);
+  return value;
+}
+
 /** Marks when a subscription's event arrived: its result's latencyMs is counted from there. */
 const stampEvent = (ctx: GraphQLContext) => () => {
   ctx.liveEventAt = performance.now();
@@ -122,6 +129,20 @@ builder.subscriptionType({
           description:
             "First a SNAPSHOT of every subscribed asset's consensus as of seq N, then every update after N",
         }),
+        throttleMs: t.arg.int({
+          required: false,
+          description: "At most one update per asset per this many ms (the newest); 1..3600000",
+        }),
+        minMoveBps: t.arg.int({
+          required: false,
+          description:
+            "Only updates whose consensus moved at least this many basis points since the last one sent; 1..10000",
+        }),
+        maxSilenceSeconds: t.arg.int({
+          required: false,
+          description:
+            "With minMoveBps: an asset's newest update is sent anyway this long after its last; 1..86400",
+        }),
       },
       subscribe: (_root, args, ctx) => {
         const assetIds = args.assetIds?.map((id) => parseId(id, "assetIds"));
@@ -129,6 +150,13 @@ builder.subscriptionType({
         // Both say where the stream starts: a snapshot starts it at the snapshot's own seq.
         if (args.snapshot && args.afterSeq != null)
           throw badInput("snapshot", "cannot be combined with afterSeq: a snapshot is its own resume point");
+        const pacing = {
+          throttleMs: bounded("throttleMs", args.throttleMs, 3_600_000),
+          minMoveBps: bounded("minMoveBps", args.minMoveBps, 10_000),
+          maxSilenceSeconds: bounded("maxSilenceSeconds", args.maxSilenceSeconds, 86_400),
+        };
+        if (pacing.maxSilenceSeconds !== null && pacing.minMoveBps === null)
+          throw badInput("maxSilenceSeconds", "only applies with minMoveBps");
         return abortable(
           (signal) =>
             ctx.services.feed.subscribe(
@@ -138,6 +166,7 @@ builder.subscriptionType({
                 mode: args.mode ?? "LATEST",
                 snapshot: args.snapshot ?? false,
                 backpressure: ctx.backpressure,
+                pacing,
               },
               signal,
             ),

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import type { MarketUpdate } from "./market-update.ts";
+import { Pacer } from "./pacer.ts";
+
+let seq = 0n;
+const update = (assetId: number, price: number): MarketUpdate =>
+  ({
+    kind: "UPDATE",
+    seq: ++seq,
+    observation: { assetId, priceUsd: price },
+    latestPrice: { priceUsd: price },
+  }) as unknown as MarketUpdate;
+
+/** Offers a scripted price path [time ms, asset, price] and takes at each step; returns what went out when. */
+function run(pacer: Pacer, path: [number, number, number][], until: number) {
+  const out: [number, number, number][] = [];
+  const times = [...new Set([...path.map((p) => p[0]), until])].sort((a, b) => a - b);
+  let next: number | null = null;
+  const emit = (now: number) => {
+    const r = pacer.take(now);
+    for (const u of r.ready) out.push([now, u.observation!.assetId, u.observation!.priceUsd]);
+    next = r.nextAt;
+  };
+  for (const t of times) {
+    while (next !== null && next <= t) emit(next);
+    for (const p of path) if (p[0] === t) pacer.offer(update(p[1], p[2]));
+    emit(t);
+  }
+  return out;
+}
+
+describe("Pacer", () => {
+  it("throttleMs: at most one update per asset per window, the newest, and assets do not delay each other", () => {
+    const out = run(
+      new Pacer({ throttleMs: 1000 }),
+      [
+        [0, 1, 100],
+        [100, 1, 101],
+        [200, 1, 102],
+        [300, 2, 50],
+        [1500, 1, 103],
+        [1600, 1, 104],
+      ],
+      3000,
+    );
+    expect(out).toEqual([
+      [0, 1, 100],
+      [300, 2, 50],
+      [1000, 1, 102],
+      [2000, 1, 104],
+    ]);
+  });
+
+  it("minMoveBps with maxSilenceSeconds: a move of at least that many bps since the last sent, or the newest after the silence", () => {
+    const out = run(
+      new Pacer({ minMoveBps: 100, maxSilenceSeconds: 10 }),
+      [
+        [0, 1, 100],
+        [1000, 1, 100.5], // 50 bps: held
+        [2000, 1, 101], // 100 bps from 100: sent
+        [3000, 1, 101.2], // 20 bps: held until 10 s after the last sent
+        [4000, 1, 101.3],
+      ],
+      20_000,
+    );
+    expect(out).toEqual([
+      [0, 1, 100],
+      [2000, 1, 101],
+      [12_000, 1, 101.3],
+    ]);
+  });
+
+  it("minMoveBps alone drops small moves but measures the next against the last one sent", () => {
+    const out = run(
+      new Pacer({ minMoveBps: 100 }),
+      [
+        [0, 1, 100],
+        [1000, 1, 100.6],
+        [2000, 1, 101.1],
+      ],
+      5000,
+    );
+    expect(out).toEqual([
+      [0, 1, 100],
+      [2000, 1, 101.1],
+    ]);
+  });
+});
