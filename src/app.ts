@@ -2,7 +2,7 @@ import { type Config, consensusSettings } from "./config/config.ts";
 import type { Database } from "./db/database.ts";
 import { createAuthFailureLimiter } from "./graphql/auth.ts";
 import type { GraphQLServices } from "./graphql/context.ts";
-import { createMarketFeed } from "./graphql/live/market-feed.ts";
+import { createMarketFeed, type FeedClock } from "./graphql/live/market-feed.ts";
 import { buildSchema } from "./graphql/schema.ts";
 import type { Logger } from "./logger/logger.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
@@ -37,6 +37,8 @@ export function createApp(options: {
    * run one process turn it off, as they always ran: no NOTIFY inside every batch transaction.
    */
   crossProcessEvents?: boolean;
+  /** The live feed's replay clock (tests pass a fake one). */
+  clock?: FeedClock;
 }) {
   const { config, db, logger } = options;
   // One scrubber for everything stored or served: logs, stored errors, the raw archive, GraphQL
@@ -89,6 +91,7 @@ export function createApp(options: {
     retentionHours: config.live.retentionHours,
     bufferSize: config.live.bufferSize,
     heartbeatMs: config.live.heartbeatSeconds * 1000,
+    clock: options.clock,
   });
   const services: GraphQLServices = {
     runner,

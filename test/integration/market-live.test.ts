@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createTestApp } from "../support/app.ts";
 import { createPostgresTestDatabase, postgresAdminUrl, type TestDatabase } from "../support/databases.ts";
+import { createFakeClock } from "../support/fake-clock.ts";
 import { createPriceWriter } from "../support/price-writer.ts";
 import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
 import { collect, wsClient } from "../support/ws-client.ts";
@@ -261,6 +262,73 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       const client = wsClient(s.http.wsUrl);
       try {
         const sub = collect(client, PACED, variables);
+        await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
+        expect(JSON.stringify(sub.errors)).toContain(message);
+      } finally {
+        await client.dispose();
+        await s.close();
+      }
+    });
+  });
+  describe("replaySpeed", () => {
+    const REPLAY = `subscription($symbols: [String!], $afterSeq: BigInt, $replaySpeed: Float) {
+      marketUpdates(symbols: $symbols, afterSeq: $afterSeq, replaySpeed: $replaySpeed) { kind seq }
+    }`;
+
+    it("replays missed batches as far apart as they committed, divided by the speed (fake clock), then LIVE, then live updates", async () => {
+      const clock = createFakeClock();
+      const app = createTestApp(t.db, replay, { bufferSize: 100_000, clock });
+      const http = await app.listen();
+      const writer = await createPriceWriter(t.db, app.bus, SYMBOLS);
+      const client = wsClient(http.wsUrl);
+      try {
+        const batches: number[][] = [];
+        for (let i = 0; i < 3; i++) batches.push((await writer.commit()).map(Number));
+        // Commit times 10 s then 20 s apart (a batch's rows share its transaction's now()).
+        const base = Date.now() - 60_000;
+        for (const [i, offset] of [0, 10_000, 30_000].entries())
+          await t.db.prisma.marketObservation.updateMany({
+            where: { seq: { in: batches[i]!.map(BigInt) } },
+            data: { committedAt: new Date(base + offset) },
+          });
+        const sub = collect(client, REPLAY, { symbols: SYMBOLS, afterSeq: 0, replaySpeed: 10 });
+        const waitFor = async (ms: number) => {
+          for (let i = 0; i < 500 && !clock.pending.includes(ms); i++)
+            await new Promise((r) => setTimeout(r, 10));
+          expect(clock.pending).toContain(ms);
+        };
+        await waitFor(1_000);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(sub.events.map((e) => e.marketUpdates.seq)).toEqual(batches[0]);
+        clock.advance(1_000);
+        await waitFor(2_000);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(sub.events.map((e) => e.marketUpdates.seq)).toEqual([...batches[0]!, ...batches[1]!]);
+        clock.advance(2_000);
+        const replayed = await sub.until(10);
+        expect(replayed[9].marketUpdates).toEqual({ kind: "LIVE", seq: batches[2]!.at(-1) });
+        expect(replayed.slice(0, 9).map((e) => e.marketUpdates.seq)).toEqual(batches.flat());
+        const live = (await writer.commit()).map(Number);
+        const all = await sub.until(13);
+        expect(all.slice(10).map((e) => e.marketUpdates)).toEqual(
+          live.map((seq) => ({ kind: "UPDATE", seq })),
+        );
+        expect(sub.errors).toEqual([]);
+      } finally {
+        await client.dispose();
+        await http.server.stop();
+        app.stop();
+      }
+    });
+
+    it.each([
+      [{ afterSeq: 0, replaySpeed: 0 }, "replaySpeed: must be above 0"],
+      [{ replaySpeed: 2 }, "replaySpeed: only applies with afterSeq"],
+    ])("refuses %o with BAD_USER_INPUT", async (variables, message) => {
+      const s = await serve();
+      const client = wsClient(s.http.wsUrl);
+      try {
+        const sub = collect(client, REPLAY, variables);
         await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
         expect(JSON.stringify(sub.errors)).toContain(message);
       } finally {

@@ -28,7 +28,24 @@ export interface FeedOptions {
   bufferSize: number;
   /** SUBSCRIPTION_HEARTBEAT_SECONDS in ms: a subscriber sent nothing this long gets a HEARTBEAT (0: never). */
   heartbeatMs?: number;
+  /** Replay pacing's clock (replaySpeed): injected so tests run it on a fake one. */
+  clock?: FeedClock;
 }
+
+export interface FeedClock {
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+const realClock: FeedClock = {
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }),
+};
 
 interface Subscriber {
   filter: MarketFilter;
@@ -53,6 +70,7 @@ export function createMarketFeed(options: FeedOptions) {
   /** Shutting down: each subscriber sends RECONNECT at its resume point, then completes. */
   let closing = false;
   const heartbeatMs = options.heartbeatMs ?? 0;
+  const clock = options.clock ?? realClock;
 
   /**
    * The latest committed seq the feed has read: everything up to it that matched a subscriber with
@@ -144,6 +162,8 @@ export function createMarketFeed(options: FeedOptions) {
       snapshot?: boolean;
       backpressure?: () => Promise<void>;
       pacing?: Pacing;
+      /** Replay missed updates paced by their commit times, this many times as fast; then LIVE. */
+      replaySpeed?: number | null;
     },
     signal?: AbortSignal,
   ): AsyncGenerator<MarketUpdate> {
@@ -192,6 +212,8 @@ export function createMarketFeed(options: FeedOptions) {
           delivered = latest;
           yield { kind: "RESYNC", seq: latest, observation: null, latestPrice: null };
         } else {
+          const speed = opts.replaySpeed ?? null;
+          let committedBefore: number | null = null;
           // Replay pulls the next page only when the consumer has taken the previous one.
           for (let cursor = resume; ; ) {
             const rows = await readAfter(cursor, filter);
@@ -199,12 +221,20 @@ export function createMarketFeed(options: FeedOptions) {
             cursor = rows.at(-1)!.seq;
             for (const u of await toUpdates(rows)) {
               if (u.seq <= delivered) continue;
+              // committedAt is the batch transaction's now(): rows of one batch go out together,
+              // batches as far apart as they committed, divided by the speed.
+              const at = u.observation!.committedAt.getTime();
+              if (speed && committedBefore !== null && at > committedBefore)
+                await clock.sleep((at - committedBefore) / speed, signal);
+              if (signal?.aborted) return;
+              committedBefore = at;
               await drained();
               delivered = u.seq;
               yield u;
             }
             if (rows.length < PAGE) break;
           }
+          if (speed) yield { kind: "LIVE", seq: delivered, observation: null, latestPrice: null };
         }
       }
       let sinceTurn = 0;

@@ -22,6 +22,9 @@ const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
     SNAPSHOT: {
       description: "snapshot holds every subscribed asset's consensus as of seq; updates after it follow",
     },
+    LIVE: {
+      description: "With replaySpeed: the replay of missed updates ended at seq; live updates follow",
+    },
     RECONNECT: {
       description:
         "The server is shutting down: reconnect with afterSeq = seq (the last seq sent) to resume gap-free",
@@ -129,6 +132,11 @@ builder.subscriptionType({
           description:
             "First a SNAPSHOT of every subscribed asset's consensus as of seq N, then every update after N",
         }),
+        replaySpeed: t.arg.float({
+          required: false,
+          description:
+            "With afterSeq: replay missed updates paced by their commit times, this many times as fast, then LIVE",
+        }),
         throttleMs: t.arg.int({
           required: false,
           description: "At most one update per asset per this many ms (the newest); 1..3600000",
@@ -150,6 +158,11 @@ builder.subscriptionType({
         // Both say where the stream starts: a snapshot starts it at the snapshot's own seq.
         if (args.snapshot && args.afterSeq != null)
           throw badInput("snapshot", "cannot be combined with afterSeq: a snapshot is its own resume point");
+        if (args.replaySpeed != null) {
+          if (!(args.replaySpeed > 0 && args.replaySpeed <= 1_000_000))
+            throw badInput("replaySpeed", "must be above 0 and at most 1000000");
+          if (args.afterSeq == null) throw badInput("replaySpeed", "only applies with afterSeq");
+        }
         const pacing = {
           throttleMs: bounded("throttleMs", args.throttleMs, 3_600_000),
           minMoveBps: bounded("minMoveBps", args.minMoveBps, 10_000),
@@ -167,6 +180,7 @@ builder.subscriptionType({
                 snapshot: args.snapshot ?? false,
                 backpressure: ctx.backpressure,
                 pacing,
+                replaySpeed: args.replaySpeed ?? null,
               },
               signal,
             ),
