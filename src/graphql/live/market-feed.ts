@@ -255,6 +255,14 @@ export function createMarketFeed(options: FeedOptions) {
           if (next.seq > delivered) {
             delivered = next.seq;
             pacer.offer(next);
+            // Judged as it arrives: a burst read at once must not conflate the first update of
+            // an asset away before its move is measured.
+            const { ready, nextAt } = pacer.take(Date.now());
+            pacedAt = nextAt;
+            for (const u of ready) {
+              sentAt = Date.now();
+              yield u;
+            }
           }
           continue;
         }
