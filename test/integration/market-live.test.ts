@@ -239,12 +239,17 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
         const silence = collect(client, PACED, { symbols: ["PCB"], minMoveBps: 100, maxSilenceSeconds: 1 });
         await new Promise((r) => setTimeout(r, 300));
         // 100 → +50 bps (held) → +100 bps from 100 (sent) → +20 bps (held)
+        const started = Date.now();
         for (const p of [100, 100.5, 101, 101.2]) await writer.commit(() => p);
+        // Pacing runs on the real clock: the exact silence emissions hold when the path was
+        // written within the 1 s silence (a loaded machine may not manage it).
+        const quick = Date.now() - started < 800;
         await deviation.until(2, 5_000);
         await silence.until(3, 5_000);
         await new Promise((r) => setTimeout(r, 300));
         expect(prices(deviation.events)).toEqual([100, 101]);
-        expect(prices(silence.events)).toEqual([100, 101, 101.2]);
+        if (quick) expect(prices(silence.events)).toEqual([100, 101, 101.2]);
+        else expect(prices(silence.events).at(-1)).toBe(101.2);
         expect([...deviation.errors, ...silence.errors]).toEqual([]);
       } finally {
         await client.dispose();
