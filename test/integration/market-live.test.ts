@@ -240,10 +240,15 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
         await new Promise((r) => setTimeout(r, 300));
         // 100 → +50 bps (held) → +100 bps from 100 (sent) → +20 bps (held)
         const started = Date.now();
-        for (const p of [100, 100.5, 101, 101.2]) await writer.commit(() => p);
+        // A pause per commit: an update carries the consensus as the feed read it, so two batches
+        // read in one pass would both carry the newer consensus.
+        for (const p of [100, 100.5, 101, 101.2]) {
+          await writer.commit(() => p);
+          await new Promise((r) => setTimeout(r, 150));
+        }
         // Pacing runs on the real clock: the exact silence emissions hold when the path was
         // written within the 1 s silence (a loaded machine may not manage it).
-        const quick = Date.now() - started < 800;
+        const quick = Date.now() - started < 900;
         await deviation.until(2, 5_000);
         await silence.until(3, 5_000);
         await new Promise((r) => setTimeout(r, 300));
