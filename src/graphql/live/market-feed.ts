@@ -74,11 +74,12 @@ export function createMarketFeed(options: FeedOptions) {
 
   /**
    * The latest committed seq the feed has read: everything up to it that matched a subscriber with
-   * an empty buffer was delivered, so it is also a resume point for one.
+   * an empty buffer was delivered, so it is also a resume point for one (`caughtUp`). A paced
+   * subscriber holding updates passes its own resume point instead, which must not move past them.
    */
-  const heartbeat = (delivered: bigint): MarketUpdate => ({
+  const heartbeat = (resumeAt: bigint, caughtUp: boolean): MarketUpdate => ({
     kind: "HEARTBEAT",
-    seq: dispatched !== null && dispatched > delivered ? dispatched : delivered,
+    seq: caughtUp && dispatched !== null && dispatched > resumeAt ? dispatched : resumeAt,
     observation: null,
     latestPrice: null,
     serverTime: new Date(),
@@ -246,7 +247,12 @@ export function createMarketFeed(options: FeedOptions) {
         if (closing) {
           // The last seq this subscriber was sent: afterSeq = it resumes gap-free on another
           // instance. Not behind backpressure: the socket closes next either way.
-          yield { kind: "RECONNECT", seq: delivered, observation: null, latestPrice: null };
+          yield {
+            kind: "RECONNECT",
+            seq: pacer ? pacer.resumePoint(delivered) : delivered,
+            observation: null,
+            latestPrice: null,
+          };
           return;
         }
         await drained();
@@ -287,7 +293,8 @@ export function createMarketFeed(options: FeedOptions) {
             heartbeatIn === null ? pacedIn : pacedIn === null ? heartbeatIn : Math.min(heartbeatIn, pacedIn);
           if (heartbeatIn !== null && heartbeatIn <= 0) {
             sentAt = Date.now();
-            yield heartbeat(delivered);
+            // A paced subscriber's held updates are not delivered: its heartbeat stays below them.
+            yield heartbeat(pacer ? pacer.resumePoint(delivered) : delivered, !pacer?.holding);
             continue;
           }
           let timer: NodeJS.Timeout | undefined;

@@ -85,4 +85,22 @@ describe("Pacer", () => {
       [2000, 1, 101.1],
     ]);
   });
+
+  it("resumePoint stays below the oldest held update, so a resume sends that asset's newest price again", () => {
+    const pacer = new Pacer({ throttleMs: 1000 });
+    const first = update(1, 100);
+    pacer.offer(first);
+    expect(pacer.take(0).ready).toEqual([first]);
+    const held = update(1, 101); // inside the window: held, not sent
+    pacer.offer(held);
+    expect(pacer.take(10).ready).toEqual([]);
+    pacer.offer(update(2, 50)); // another asset: sent at once
+    const other = pacer.take(20).ready;
+    expect(other).toHaveLength(1);
+    expect(pacer.holding).toBe(true);
+    expect(pacer.resumePoint(other[0]!.seq)).toBe(held.seq - 1n);
+    expect(pacer.take(1000).ready).toEqual([held]);
+    expect(pacer.holding).toBe(false);
+    expect(pacer.resumePoint(other[0]!.seq)).toBe(other[0]!.seq);
+  });
 });

@@ -24,6 +24,21 @@ export class Pacer {
 
   constructor(private readonly pacing: Pacing) {}
 
+  /**
+   * The resume point of a subscriber that was offered everything up to `delivered`: below the
+   * oldest update still held, so that afterSeq = it sends that asset's newest price again
+   * instead of skipping it.
+   */
+  resumePoint(delivered: bigint): bigint {
+    let point = delivered;
+    for (const u of this.held.values()) if (u.seq - 1n < point) point = u.seq - 1n;
+    return point;
+  }
+
+  get holding(): boolean {
+    return this.held.size > 0;
+  }
+
   offer(update: MarketUpdate): void {
     if (update.observation) this.held.set(update.observation.assetId, update);
   }
