@@ -2,7 +2,7 @@ import { type Config, consensusSettings } from "./config/config.ts";
 import type { Database } from "./db/database.ts";
 import { createAuthFailureLimiter } from "./graphql/auth.ts";
 import type { GraphQLServices } from "./graphql/context.ts";
-import { createMarketFeed } from "./graphql/live/market-feed.ts";
+import { createMarketFeed, type FeedClock } from "./graphql/live/market-feed.ts";
 import { buildSchema } from "./graphql/schema.ts";
 import type { Logger } from "./logger/logger.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
@@ -37,6 +37,8 @@ export function createApp(options: {
    * run one process turn it off, as they always ran: no NOTIFY inside every batch transaction.
    */
   crossProcessEvents?: boolean;
+  /** The live feed's replay clock (tests pass a fake one). */
+  clock?: FeedClock;
 }) {
   const { config, db, logger } = options;
   // One scrubber for everything stored or served: logs, stored errors, the raw archive, GraphQL
@@ -88,6 +90,8 @@ export function createApp(options: {
     consensus,
     retentionHours: config.live.retentionHours,
     bufferSize: config.live.bufferSize,
+    heartbeatMs: config.live.heartbeatSeconds * 1000,
+    clock: options.clock,
   });
   const services: GraphQLServices = {
     runner,
@@ -152,7 +156,8 @@ export function createApp(options: {
     /** The reverse of start(): the schedule, the feed, a run in flight (FAILED with `reason`), events. */
     async stop(reason: string) {
       scheduler.stop();
-      feed.stop();
+      // Before the server closes the sockets: every marketUpdates subscriber gets its RECONNECT.
+      await feed.stop();
       await runner.stop(reason);
       await bus.stop();
     },

@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../db/database.ts";
+import type { Tx } from "../db/database.ts";
 import { type Consensus, type ConsensusOptions, computeConsensus } from "../pipeline/consensus.ts";
 import type { SourceId } from "../sources/record.ts";
 
@@ -10,9 +10,9 @@ export interface AssetConsensus extends Consensus {
 /** The consensus settings (freshness, deviation, clock skew); `now` is taken per computation. */
 export type ConsensusSettings = Omit<ConsensusOptions, "now">;
 
-/** Consensus for several assets in one query. */
+/** Consensus for several assets in one query (on the client, or inside a transaction). */
 export async function loadConsensus(
-  prisma: PrismaClient,
+  prisma: Tx,
   assetIds: readonly number[],
   settings: ConsensusSettings,
 ): Promise<Map<number, AssetConsensus>> {

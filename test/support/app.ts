@@ -1,6 +1,7 @@
 import { createApp } from "../../src/app.ts";
 import type { Config } from "../../src/config/config.ts";
 import type { Database } from "../../src/db/database.ts";
+import type { FeedClock } from "../../src/graphql/live/market-feed.ts";
 import type { Logger } from "../../src/logger/logger.ts";
 import { createPgliteTestDatabase, quietLogger } from "./databases.ts";
 import { testConfig } from "./pipeline.ts";
@@ -26,6 +27,8 @@ export function createTestApp(
     responseCacheTtlSeconds?: number;
     /** Defaults to a silent one; tests that read the logs pass their own. */
     logger?: Logger;
+    /** The feed's replay clock (test/support/fake-clock.ts). */
+    clock?: FeedClock;
   } = {},
 ) {
   const parsed = testConfig(replay, {
@@ -49,7 +52,13 @@ export function createTestApp(
       bufferSize: options.bufferSize ?? 1000,
     },
   };
-  const app = createApp({ config, db, logger: options.logger ?? quietLogger, crossProcessEvents: false });
+  const app = createApp({
+    config,
+    db,
+    logger: options.logger ?? quietLogger,
+    crossProcessEvents: false,
+    clock: options.clock,
+  });
   app.feed.start();
   const yoga = app.createYoga();
 

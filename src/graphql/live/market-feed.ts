@@ -9,11 +9,15 @@ import {
   matches,
   type ObservationWithAsset,
 } from "./market-update.ts";
+import { Pacer, type Pacing, pacingActive } from "./pacer.ts";
+import { readSnapshot } from "./read-snapshot.ts";
 import { SubscriberBuffer } from "./subscriber-buffer.ts";
 
 const PAGE = 500;
 /** Updates one subscriber sends before letting the event loop turn. */
 const TURN_EVERY = 16;
+/** On shutdown, how long subscribers get to send their RECONNECT before the sockets close anyway. */
+const RECONNECT_FLUSH_MS = 2_000;
 
 export interface FeedOptions {
   prisma: PrismaClient;
@@ -22,7 +26,26 @@ export interface FeedOptions {
   consensus: ConsensusSettings;
   retentionHours: number;
   bufferSize: number;
+  /** SUBSCRIPTION_HEARTBEAT_SECONDS in ms: a subscriber sent nothing this long gets a HEARTBEAT (0: never). */
+  heartbeatMs?: number;
+  /** Replay pacing's clock (replaySpeed): injected so tests run it on a fake one. */
+  clock?: FeedClock;
 }
+
+export interface FeedClock {
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+const realClock: FeedClock = {
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }),
+};
 
 interface Subscriber {
   filter: MarketFilter;
@@ -44,6 +67,23 @@ export function createMarketFeed(options: FeedOptions) {
   let pumping: Promise<void> | null = null;
   let again = false;
   let unsubscribe: (() => void) | null = null;
+  /** Shutting down: each subscriber sends RECONNECT at its resume point, then completes. */
+  let closing = false;
+  const heartbeatMs = options.heartbeatMs ?? 0;
+  const clock = options.clock ?? realClock;
+
+  /**
+   * The latest committed seq the feed has read: everything up to it that matched a subscriber with
+   * an empty buffer was delivered, so it is also a resume point for one (`caughtUp`). A paced
+   * subscriber holding updates passes its own resume point instead, which must not move past them.
+   */
+  const heartbeat = (resumeAt: bigint, caughtUp: boolean): MarketUpdate => ({
+    kind: "HEARTBEAT",
+    seq: caughtUp && dispatched !== null && dispatched > resumeAt ? dispatched : resumeAt,
+    observation: null,
+    latestPrice: null,
+    serverTime: new Date(),
+  });
 
   async function maxSeq(): Promise<bigint> {
     const r = await prisma.marketObservation.aggregate({ _max: { seq: true } });
@@ -116,13 +156,25 @@ export function createMarketFeed(options: FeedOptions) {
 
   async function* subscribe(
     filter: MarketFilter,
-    opts: { afterSeq?: bigint | null; mode: "LATEST" | "ALL"; backpressure?: () => Promise<void> },
+    opts: {
+      afterSeq?: bigint | null;
+      mode: "LATEST" | "ALL";
+      /** First send every subscribed asset's consensus as of seq N, then everything after N. */
+      snapshot?: boolean;
+      backpressure?: () => Promise<void>;
+      pacing?: Pacing;
+      /** Replay missed updates paced by their commit times, this many times as fast; then LIVE. */
+      replaySpeed?: number | null;
+    },
     signal?: AbortSignal,
   ): AsyncGenerator<MarketUpdate> {
     // A slow client is not allowed to grow the socket's send buffer: while it drains, updates
     // wait in the bounded subscriber buffer, which conflates (LATEST) or folds into a GAP (ALL).
     const drained = opts.backpressure ?? (() => Promise.resolve());
-    const resume = opts.afterSeq ?? null;
+    // A snapshot is a resume point: the stream continues after its seq through the replay below,
+    // gap-free whatever committed while it was read or sent.
+    const snapshot = opts.snapshot ? await readSnapshot(prisma, filter, options.consensus) : null;
+    const resume = snapshot?.seq ?? opts.afterSeq ?? null;
     let delivered = resume ?? dispatched ?? (await maxSeq());
     let wake: (() => void) | null = null;
     // The buffer must keep whatever the pump pushes from now on: never start it above what the
@@ -137,6 +189,16 @@ export function createMarketFeed(options: FeedOptions) {
     const onAbort = () => subscriber.wake();
     signal?.addEventListener("abort", onAbort);
     try {
+      if (snapshot) {
+        await drained();
+        yield {
+          kind: "SNAPSHOT",
+          seq: snapshot.seq,
+          observation: null,
+          latestPrice: null,
+          snapshot: snapshot.prices,
+        };
+      }
       if (resume !== null) {
         const cutoff = new Date(Date.now() - options.retentionHours * 3_600_000);
         const expired = await prisma.marketObservation.findFirst({
@@ -151,6 +213,8 @@ export function createMarketFeed(options: FeedOptions) {
           delivered = latest;
           yield { kind: "RESYNC", seq: latest, observation: null, latestPrice: null };
         } else {
+          const speed = opts.replaySpeed ?? null;
+          let committedBefore: number | null = null;
           // Replay pulls the next page only when the consumer has taken the previous one.
           for (let cursor = resume; ; ) {
             const rows = await readAfter(cursor, filter);
@@ -158,29 +222,94 @@ export function createMarketFeed(options: FeedOptions) {
             cursor = rows.at(-1)!.seq;
             for (const u of await toUpdates(rows)) {
               if (u.seq <= delivered) continue;
+              // committedAt is the batch transaction's now(): rows of one batch go out together,
+              // batches as far apart as they committed, divided by the speed.
+              const at = u.observation!.committedAt.getTime();
+              if (speed && committedBefore !== null && at > committedBefore)
+                await clock.sleep((at - committedBefore) / speed, signal);
+              if (signal?.aborted) return;
+              committedBefore = at;
               await drained();
               delivered = u.seq;
               yield u;
             }
             if (rows.length < PAGE) break;
           }
+          if (speed) yield { kind: "LIVE", seq: delivered, observation: null, latestPrice: null };
         }
       }
       let sinceTurn = 0;
+      let sentAt = Date.now();
+      // Pacing runs here, in this subscriber's loop: the shared pump never waits for it.
+      const pacer = opts.pacing && pacingActive(opts.pacing) ? new Pacer(opts.pacing) : null;
+      let pacedAt: number | null = null;
       while (!signal?.aborted) {
+        if (closing) {
+          // The last seq this subscriber was sent: afterSeq = it resumes gap-free on another
+          // instance. Not behind backpressure: the socket closes next either way.
+          yield {
+            kind: "RECONNECT",
+            seq: pacer ? pacer.resumePoint(delivered) : delivered,
+            observation: null,
+            latestPrice: null,
+          };
+          return;
+        }
         await drained();
         const next = buffer.shift();
+        if (next && pacer && next.kind === "UPDATE") {
+          if (next.seq > delivered) {
+            delivered = next.seq;
+            pacer.offer(next);
+            // Judged as it arrives: a burst read at once must not conflate the first update of
+            // an asset away before its move is measured.
+            const { ready, nextAt } = pacer.take(Date.now());
+            pacedAt = nextAt;
+            for (const u of ready) {
+              sentAt = Date.now();
+              yield u;
+            }
+          }
+          continue;
+        }
+        if (!next && pacer) {
+          const { ready, nextAt } = pacer.take(Date.now());
+          pacedAt = nextAt;
+          if (ready.length > 0) {
+            for (const u of ready) {
+              sentAt = Date.now();
+              yield u;
+            }
+            continue;
+          }
+        }
         if (!next) {
           sinceTurn = 0;
+          // Idle: a heartbeat tells the client the stream is alive and how far the feed has read
+          // (a proxy that drops quiet sockets keeps this one, too).
+          const heartbeatIn = heartbeatMs > 0 ? sentAt + heartbeatMs - Date.now() : null;
+          const pacedIn = pacedAt === null ? null : Math.max(0, pacedAt - Date.now());
+          const waitMs =
+            heartbeatIn === null ? pacedIn : pacedIn === null ? heartbeatIn : Math.min(heartbeatIn, pacedIn);
+          if (heartbeatIn !== null && heartbeatIn <= 0) {
+            sentAt = Date.now();
+            // A paced subscriber's held updates are not delivered: its heartbeat stays below them.
+            yield heartbeat(pacer ? pacer.resumePoint(delivered) : delivered, !pacer?.holding);
+            continue;
+          }
+          let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
             wake = resolve;
+            if (waitMs !== null) timer = setTimeout(resolve, waitMs);
           });
+          clearTimeout(timer);
           wake = null;
           continue;
         }
         const top = next.kind === "GAP" ? (next.toSeq ?? next.seq) : next.seq;
         if (top <= delivered) continue;
         delivered = top;
+        sentAt = Date.now();
         yield next;
         // A burst is delivered in slices. Each step here is a microtask, so without a turn of the
         // event loop every subscriber would drain its whole buffer (a 500-row batch times every
@@ -206,9 +335,19 @@ export function createMarketFeed(options: FeedOptions) {
       };
       void pump();
     },
-    stop() {
+    /**
+     * Stops reading and tells every subscriber to RECONNECT; resolves once each has sent it (its
+     * generator finished, so the message was handed to the socket) or after RECONNECT_FLUSH_MS.
+     * The server closes the sockets (1001) after this.
+     */
+    async stop(): Promise<void> {
       unsubscribe?.();
+      closing = true;
       for (const s of subscribers) s.wake();
+      const deadline = Date.now() + RECONNECT_FLUSH_MS;
+      while (subscribers.size > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
     /** Catch up after a missed wake-up (a dropped LISTEN connection): reads by seq, loses nothing. */
     catchUp: pump,

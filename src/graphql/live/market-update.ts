@@ -3,14 +3,20 @@ import type { AssetConsensus } from "../../services/consensus.ts";
 
 export type ObservationWithAsset = MarketObservation & { asset: Asset };
 
-/** One event of marketUpdates: UPDATE (an observation), RESYNC (refetch, resume at seq), GAP (refetch fromSeq..toSeq). */
+/**
+ * One event of marketUpdates: UPDATE (an observation), RESYNC (refetch, resume at seq), GAP
+ * (refetch fromSeq..toSeq), SNAPSHOT (every subscribed asset's consensus as of seq), HEARTBEAT
+ * (idle: the latest committed seq, at serverTime), RECONNECT (shutting down: resume with afterSeq = seq), LIVE (a paced replay ended at seq).
+ */
 export interface MarketUpdate {
-  kind: "UPDATE" | "RESYNC" | "GAP";
+  kind: "UPDATE" | "RESYNC" | "GAP" | "SNAPSHOT" | "HEARTBEAT" | "RECONNECT" | "LIVE";
   seq: bigint;
   fromSeq?: bigint | null;
   toSeq?: bigint | null;
   observation: ObservationWithAsset | null;
   latestPrice: AssetConsensus | null;
+  snapshot?: AssetConsensus[] | null;
+  serverTime?: Date | null;
 }
 
 export interface MarketFilter {

@@ -19,6 +19,19 @@ const MarketUpdateKindEnum = builder.enumType("MarketUpdateKind", {
     UPDATE: { description: "An observation was written; latestPrice is the asset's consensus now" },
     RESYNC: { description: "afterSeq is beyond retention: refetch, then continue from this seq" },
     GAP: { description: "The consumer was too slow: refetch fromSeq..toSeq (mode ALL)" },
+    SNAPSHOT: {
+      description: "snapshot holds every subscribed asset's consensus as of seq; updates after it follow",
+    },
+    LIVE: {
+      description: "With replaySpeed: the replay of missed updates ended at seq; live updates follow",
+    },
+    RECONNECT: {
+      description:
+        "The server is shutting down: reconnect with afterSeq = seq (the last seq sent) to resume gap-free",
+    },
+    HEARTBEAT: {
+      description: "Nothing was sent for SUBSCRIPTION_HEARTBEAT_SECONDS: seq is the latest committed seq",
+    },
   } as const,
 });
 
@@ -48,10 +61,29 @@ const MarketUpdateType = builder.objectRef<MarketUpdate>("MarketUpdate").impleme
       },
     }),
     latestPrice: t.field({ type: LatestPriceType, nullable: true, resolve: (u) => u.latestPrice }),
+    snapshot: t.field({
+      type: [LatestPriceType],
+      nullable: true,
+      description: "SNAPSHOT only: the consensus of every subscribed asset as of seq",
+      resolve: (u) => u.snapshot ?? null,
+    }),
+    serverTime: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "HEARTBEAT only: the server's clock when it was sent",
+      resolve: (u) => u.serverTime ?? null,
+    }),
   }),
 });
 
 type RunEvent = PipelineEvents["runStatusChanged"];
+
+/** A pacing argument: unset is off; otherwise 1..max, anything else is a clear BAD_USER_INPUT. */
+function bounded(name: string, value: number | null | undefined, max: number): number | null {
+  if (value == null) return null;
+  if (value < 1 || value > max) throw badInput(name, `must be between 1 and ${max}`);
+  return value;
+}
 
 /** Marks when a subscription's event arrived: its result's latencyMs is counted from there. */
 const stampEvent = (ctx: GraphQLContext) => () => {
@@ -94,10 +126,50 @@ builder.subscriptionType({
         sources: t.arg({ type: [SourceEnum], required: false }),
         afterSeq: t.arg({ type: "BigInt", required: false }),
         mode: t.arg({ type: MarketUpdateModeEnum, required: false, defaultValue: "LATEST" }),
+        snapshot: t.arg.boolean({
+          required: false,
+          defaultValue: false,
+          description:
+            "First a SNAPSHOT of every subscribed asset's consensus as of seq N, then every update after N",
+        }),
+        replaySpeed: t.arg.float({
+          required: false,
+          description:
+            "With afterSeq: replay missed updates paced by their commit times, this many times as fast, then LIVE",
+        }),
+        throttleMs: t.arg.int({
+          required: false,
+          description: "At most one update per asset per this many ms (the newest); 1..3600000",
+        }),
+        minMoveBps: t.arg.int({
+          required: false,
+          description:
+            "Only updates whose consensus moved at least this many basis points since the last one sent; 1..10000",
+        }),
+        maxSilenceSeconds: t.arg.int({
+          required: false,
+          description:
+            "With minMoveBps: an asset's newest update is sent anyway this long after its last; 1..86400",
+        }),
       },
       subscribe: (_root, args, ctx) => {
         const assetIds = args.assetIds?.map((id) => parseId(id, "assetIds"));
         if (args.afterSeq != null && args.afterSeq < 0n) throw badInput("afterSeq", "must not be negative");
+        // Both say where the stream starts: a snapshot starts it at the snapshot's own seq.
+        if (args.snapshot && args.afterSeq != null)
+          throw badInput("snapshot", "cannot be combined with afterSeq: a snapshot is its own resume point");
+        if (args.replaySpeed != null) {
+          if (!(args.replaySpeed > 0 && args.replaySpeed <= 1_000_000))
+            throw badInput("replaySpeed", "must be above 0 and at most 1000000");
+          if (args.afterSeq == null) throw badInput("replaySpeed", "only applies with afterSeq");
+        }
+        const pacing = {
+          throttleMs: bounded("throttleMs", args.throttleMs, 3_600_000),
+          minMoveBps: bounded("minMoveBps", args.minMoveBps, 10_000),
+          maxSilenceSeconds: bounded("maxSilenceSeconds", args.maxSilenceSeconds, 86_400),
+        };
+        if (pacing.maxSilenceSeconds !== null && pacing.minMoveBps === null)
+          throw badInput("maxSilenceSeconds", "only applies with minMoveBps");
         return abortable(
           (signal) =>
             ctx.services.feed.subscribe(
@@ -105,7 +177,10 @@ builder.subscriptionType({
               {
                 afterSeq: args.afterSeq ?? null,
                 mode: args.mode ?? "LATEST",
+                snapshot: args.snapshot ?? false,
                 backpressure: ctx.backpressure,
+                pacing,
+                replaySpeed: args.replaySpeed ?? null,
               },
               signal,
             ),
