@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../db/database.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { SourceId } from "../sources/record.ts";
+import { boundedCount } from "./bounded-count.ts";
 import { badInput } from "./errors.ts";
 import { type ConnectionArgs, cursorDate, flip, keysetWhere, pageRequest, toPage } from "./pagination.ts";
 import { parseIds } from "./parse-id.ts";
@@ -65,5 +66,12 @@ export async function marketDataPage(
     take: request.size + 1,
   });
   const page = toPage(rows, request, (o) => [o[order.field], o.id]);
-  return { ...page, totalCount: () => prisma.marketObservation.count({ where }) };
+  const unfiltered = (where.AND as unknown[]).length === 0;
+  return {
+    ...page,
+    totalCount: () =>
+      boundedCount(prisma, "market_observation", unfiltered, (take) =>
+        prisma.marketObservation.count({ where, take }),
+      ),
+  };
 }

@@ -114,6 +114,12 @@ describe("marketData", () => {
     }
   });
 
+  it("counts an unfiltered marketData exactly below 10,000 rows, flagged as no estimate", async () => {
+    const data = await ok(`{ marketData(first: 1) { totalCount totalCountIsEstimate } }`);
+    expect(data.marketData.totalCountIsEstimate).toBe(false);
+    expect(data.marketData.totalCount).toBe(await t.db.prisma.marketObservation.count());
+  });
+
   it("offers no seq order: seq is a changefeed position, a walk in its order would skip rewritten rows", async () => {
     for (const order of ["SEQ_ASC", "SEQ_DESC"]) {
       const r = await app.gql(`{ marketData(first: 20, orderBy: ${order}) { edges { node { seq } } } }`);

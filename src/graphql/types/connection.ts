@@ -1,6 +1,18 @@
+import type { BoundedCount } from "../../services/bounded-count.ts";
 import { builder } from "../builder.ts";
 
-type Counted = { totalCount?: number | (() => number | Promise<number>) };
+type Total = number | BoundedCount;
+type Counted = { totalCount?: Total | (() => Total | Promise<Total>); counted?: Promise<BoundedCount> };
+
+/** Counts once per connection, whichever of totalCount and totalCountIsEstimate asks first. */
+function total(connection: unknown): Promise<BoundedCount> {
+  const c = connection as Counted;
+  c.counted ??= (async () => {
+    const value = typeof c.totalCount === "function" ? await c.totalCount() : (c.totalCount ?? 0);
+    return typeof value === "number" ? { count: value, isEstimate: false } : value;
+  })();
+  return c.counted;
+}
 
 /**
  * The one connection type of a node, named after it (`AssetConnection`, `AssetEdge`), with
@@ -17,11 +29,14 @@ export function connectionOf<Node extends Parameters<typeof builder.connectionOb
       name: `${name}Connection`,
       fields: (t) => ({
         totalCount: t.int({
-          description: "Every row the filter matches, across all pages",
-          resolve: async (connection) => {
-            const { totalCount } = connection as Counted;
-            return typeof totalCount === "function" ? totalCount() : (totalCount ?? 0);
-          },
+          description:
+            "Every row the filter matches, across all pages: exact up to 10,000 rows, beyond that an estimate (see totalCountIsEstimate)",
+          resolve: async (connection) => (await total(connection)).count,
+        }),
+        totalCountIsEstimate: t.boolean({
+          description:
+            "true when totalCount is an estimate: the planner's table size for an unfiltered connection, a lower bound for a filtered one",
+          resolve: async (connection) => (await total(connection)).isEstimate,
         }),
       }),
     },
