@@ -34,6 +34,7 @@ export async function boundedCount(
   const rows = await prisma.$queryRaw<{ estimate: number | null }[]>`
     SELECT reltuples::float8 AS estimate FROM pg_class WHERE oid = to_regclass(${table})`;
   // reltuples is -1 before the first ANALYZE (PostgreSQL 14+): then the count so far is all we know.
-  const estimate = Math.round(rows[0]?.estimate ?? -1);
+  // totalCount is a GraphQL Int: a table past 2^31 rows reports the largest one, still flagged.
+  const estimate = Math.min(Math.round(rows[0]?.estimate ?? -1), 2 ** 31 - 1);
   return { count: Math.max(counted, estimate), isEstimate: true };
 }

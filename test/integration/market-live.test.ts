@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { REPLAY_PAUSE_MAX_MS } from "../../src/graphql/live/market-feed.ts";
 import { createTestApp } from "../support/app.ts";
 import { createPostgresTestDatabase, postgresAdminUrl, type TestDatabase } from "../support/databases.ts";
 import { createFakeClock } from "../support/fake-clock.ts";
@@ -201,8 +202,8 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
     });
   });
   describe("pacing", () => {
-    const PACED = `subscription($symbols: [String!], $throttleMs: Int, $minMoveBps: Int, $maxSilenceSeconds: Int) {
-      marketUpdates(symbols: $symbols, throttleMs: $throttleMs, minMoveBps: $minMoveBps, maxSilenceSeconds: $maxSilenceSeconds) {
+    const PACED = `subscription($symbols: [String!], $throttleMs: Int, $minMoveBps: Int, $maxSilenceSeconds: Int, $mode: MarketUpdateMode) {
+      marketUpdates(symbols: $symbols, throttleMs: $throttleMs, minMoveBps: $minMoveBps, maxSilenceSeconds: $maxSilenceSeconds, mode: $mode) {
         kind seq observation { priceUsd }
       }
     }`;
@@ -267,6 +268,7 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       [{ minMoveBps: 0 }, "minMoveBps: must be between 1 and 10000"],
       [{ minMoveBps: 10, maxSilenceSeconds: 999_999 }, "maxSilenceSeconds: must be between 1 and 86400"],
       [{ maxSilenceSeconds: 5 }, "maxSilenceSeconds: only applies with minMoveBps"],
+      [{ throttleMs: 1000, mode: "ALL" }, "mode: ALL delivers every update"],
     ])("refuses %o with BAD_USER_INPUT", async (variables, message) => {
       const s = await serve();
       const client = wsClient(s.http.wsUrl);
@@ -327,12 +329,47 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       } finally {
         await client.dispose();
         await http.server.stop();
-        app.stop();
+        await app.stop();
+      }
+    });
+
+    it("caps a replay's pause at REPLAY_PAUSE_MAX_MS, and a shutdown during it sends RECONNECT at once (no LIVE)", async () => {
+      const clock = createFakeClock();
+      const app = createTestApp(t.db, replay, { bufferSize: 100_000, clock });
+      const http = await app.listen();
+      const writer = await createPriceWriter(t.db, app.bus, SYMBOLS);
+      const client = wsClient(http.wsUrl);
+      try {
+        const first = (await writer.commit()).map(Number);
+        const second = (await writer.commit()).map(Number);
+        // A night between the two batches: 8 h at speed 0.01 would be a pause of 33 days.
+        await t.db.prisma.marketObservation.updateMany({
+          where: { seq: { in: second.map(BigInt) } },
+          data: { committedAt: new Date(Date.now() + 8 * 3_600_000) },
+        });
+        const sub = collect(client, REPLAY, { symbols: SYMBOLS, afterSeq: 0, replaySpeed: 0.01 });
+        for (let i = 0; i < 500 && !clock.pending.includes(REPLAY_PAUSE_MAX_MS); i++)
+          await new Promise((r) => setTimeout(r, 10));
+        expect(clock.pending).toEqual([REPLAY_PAUSE_MAX_MS]);
+        const stopped = Date.now();
+        await app.stop();
+        // Never advanced: only the shutdown can have ended the pause, well inside the 2 s flush.
+        expect(Date.now() - stopped).toBeLessThan(1_900);
+        const events = await sub.until(first.length + 1);
+        expect(events.map((e) => e.marketUpdates)).toEqual([
+          ...first.map((seq) => ({ kind: "UPDATE", seq })),
+          { kind: "RECONNECT", seq: first.at(-1) },
+        ]);
+      } finally {
+        await client.dispose();
+        await http.server.stop();
+        await app.stop();
       }
     });
 
     it.each([
-      [{ afterSeq: 0, replaySpeed: 0 }, "replaySpeed: must be above 0"],
+      [{ afterSeq: 0, replaySpeed: 0 }, "replaySpeed: must be at least 0.01"],
+      [{ afterSeq: 0, replaySpeed: 0.001 }, "replaySpeed: must be at least 0.01"],
       [{ replaySpeed: 2 }, "replaySpeed: only applies with afterSeq"],
     ])("refuses %o with BAD_USER_INPUT", async (variables, message) => {
       const s = await serve();

@@ -100,8 +100,9 @@ export function createTestApp(
       const { port } = await server.start();
       return { server, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/graphql` };
     },
+    /** Stops the feed: every marketUpdates subscriber is sent its RECONNECT (at most 2 s). */
     stop() {
-      app.feed.stop();
+      return app.feed.stop();
     },
   };
 }
@@ -124,7 +125,7 @@ export async function startStack(options: Parameters<typeof createTestApp>[2] = 
     http,
     async close() {
       await http.server.stop();
-      app.stop();
+      await app.stop();
       await t.dispose();
       await replay.close();
     },

@@ -12,10 +12,16 @@ export function createFakeClock() {
       new Promise<void>((resolve) => {
         const entry = { until: now + ms, ms, resolve };
         sleeps.push(entry);
-        signal?.addEventListener("abort", () => {
-          sleeps.splice(sleeps.indexOf(entry), 1);
-          resolve();
-        });
+        signal?.addEventListener(
+          "abort",
+          () => {
+            // advance() may have ended it already: never splice(-1), another sleep's entry.
+            const i = sleeps.indexOf(entry);
+            if (i >= 0) sleeps.splice(i, 1);
+            resolve();
+          },
+          { once: true },
+        );
       }),
     /** The durations (ms) of the sleeps still waiting. */
     get pending() {

@@ -39,13 +39,21 @@ export interface FeedClock {
 const realClock: FeedClock = {
   sleep: (ms, signal) =>
     new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal?.addEventListener("abort", () => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
     }),
 };
+/**
+ * The longest pause a replay makes between two batches, whatever the speed: a night without
+ * commits replayed at 10x would otherwise hold a subscription silent for an hour.
+ */
+export const REPLAY_PAUSE_MAX_MS = 60_000;
 
 interface Subscriber {
   filter: MarketFilter;
@@ -69,6 +77,8 @@ export function createMarketFeed(options: FeedOptions) {
   let unsubscribe: (() => void) | null = null;
   /** Shutting down: each subscriber sends RECONNECT at its resume point, then completes. */
   let closing = false;
+  /** Aborted on shutdown: ends a replay's pause at once, so the subscriber can send RECONNECT. */
+  let shutdown = new AbortController();
   const heartbeatMs = options.heartbeatMs ?? 0;
   const clock = options.clock ?? realClock;
 
@@ -216,7 +226,7 @@ export function createMarketFeed(options: FeedOptions) {
           const speed = opts.replaySpeed ?? null;
           let committedBefore: number | null = null;
           // Replay pulls the next page only when the consumer has taken the previous one.
-          for (let cursor = resume; ; ) {
+          replay: for (let cursor = resume; ; ) {
             const rows = await readAfter(cursor, filter);
             if (rows.length === 0) break;
             cursor = rows.at(-1)!.seq;
@@ -226,16 +236,21 @@ export function createMarketFeed(options: FeedOptions) {
               // batches as far apart as they committed, divided by the speed.
               const at = u.observation!.committedAt.getTime();
               if (speed && committedBefore !== null && at > committedBefore)
-                await clock.sleep((at - committedBefore) / speed, signal);
+                await clock.sleep(
+                  Math.min((at - committedBefore) / speed, REPLAY_PAUSE_MAX_MS),
+                  signal ? AbortSignal.any([signal, shutdown.signal]) : shutdown.signal,
+                );
               if (signal?.aborted) return;
-              committedBefore = at;
+              if (closing) break replay;
+              // Seqs are taken at commit, committedAt at the transaction's start: not monotonic.
+              committedBefore = committedBefore === null ? at : Math.max(committedBefore, at);
               await drained();
               delivered = u.seq;
               yield u;
             }
             if (rows.length < PAGE) break;
           }
-          if (speed) yield { kind: "LIVE", seq: delivered, observation: null, latestPrice: null };
+          if (speed && !closing) yield { kind: "LIVE", seq: delivered, observation: null, latestPrice: null };
         }
       }
       let sinceTurn = 0;
@@ -327,6 +342,8 @@ export function createMarketFeed(options: FeedOptions) {
 
   return {
     start() {
+      closing = false;
+      shutdown = new AbortController();
       const offBatch = options.bus.subscribe("batchCommitted", () => void pump());
       const offReconnect = options.bus.onReconnect(() => void pump());
       unsubscribe = () => {
@@ -343,6 +360,7 @@ export function createMarketFeed(options: FeedOptions) {
     async stop(): Promise<void> {
       unsubscribe?.();
       closing = true;
+      shutdown.abort();
       for (const s of subscribers) s.wake();
       const deadline = Date.now() + RECONNECT_FLUSH_MS;
       while (subscribers.size > 0 && Date.now() < deadline) {

@@ -159,8 +159,8 @@ builder.subscriptionType({
         if (args.snapshot && args.afterSeq != null)
           throw badInput("snapshot", "cannot be combined with afterSeq: a snapshot is its own resume point");
         if (args.replaySpeed != null) {
-          if (!(args.replaySpeed > 0 && args.replaySpeed <= 1_000_000))
-            throw badInput("replaySpeed", "must be above 0 and at most 1000000");
+          if (!(args.replaySpeed >= 0.01 && args.replaySpeed <= 1_000_000))
+            throw badInput("replaySpeed", "must be at least 0.01 and at most 1000000");
           if (args.afterSeq == null) throw badInput("replaySpeed", "only applies with afterSeq");
         }
         const pacing = {
@@ -170,6 +170,9 @@ builder.subscriptionType({
         };
         if (pacing.maxSilenceSeconds !== null && pacing.minMoveBps === null)
           throw badInput("maxSilenceSeconds", "only applies with minMoveBps");
+        // ALL promises every update or a GAP; pacing drops and conflates by design.
+        if ((pacing.throttleMs !== null || pacing.minMoveBps !== null) && args.mode === "ALL")
+          throw badInput("mode", "ALL delivers every update: pacing (throttleMs, minMoveBps) needs LATEST");
         return abortable(
           (signal) =>
             ctx.services.feed.subscribe(
