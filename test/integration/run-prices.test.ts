@@ -83,5 +83,16 @@ describeOnEachDatabase(
       expect(observed[0]!.n).toBeGreaterThan(0);
       expect(agg).toBe(observed[0]!.n);
     });
+
+    it("a run marked abandoned gets the prices committed before it was marked", async () => {
+      const { runner } = createTestRunner(scenario.db, scenario.replay, { ETL_SOURCES: "coingecko" });
+      await runner.run({ trigger: "CLI", sources: ["COINGECKO"] });
+      const prisma = scenario.db.prisma;
+      // A run whose process died: still RUNNING, no aggregate; the next run's admission ends it.
+      const dead = await prisma.etlRun.create({ data: { trigger: "CLI", requested: ["COINGECKO"] } });
+      await runner.run({ trigger: "CLI", sources: ["COINGECKO"] });
+      expect((await prisma.etlRun.findUniqueOrThrow({ where: { id: dead.id } })).status).toBe("FAILED");
+      expect(await prisma.runPrice.count({ where: { runId: dead.id } })).toBeGreaterThan(0);
+    });
   },
 );
