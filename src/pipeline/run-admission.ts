@@ -77,7 +77,7 @@ export async function admitRun(
     // finished run does; written first so no finished run is ever without one.
     const finishedAt = new Date();
     const stale = await prisma.etlRun.findMany({ where: { status: "RUNNING" }, select: { id: true } });
-    for (const r of stale) await recordRunPrices(prisma, r.id, finishedAt);
+    for (const r of stale) await recordRunPrices(prisma, r.id);
     const abandoned = await prisma.etlRun.updateMany({
       where: { status: "RUNNING", id: { in: stale.map((r) => r.id) } },
       data: {

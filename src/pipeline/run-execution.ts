@@ -142,7 +142,7 @@ export async function executeRun(
     await retried(() =>
       prisma.$transaction(async (tx) => {
         const finishedAt = new Date();
-        await recordRunPrices(tx, run.id, finishedAt);
+        await recordRunPrices(tx, run.id);
         await tx.etlRun.update({
           where: { id: run.id },
           data: {
