@@ -3,6 +3,7 @@ import type { EtlRun, RunTrigger } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger/logger.ts";
 import { SOURCE_ORDER, type SourceId } from "../sources/record.ts";
 import { type RunLock, tryRunLock } from "./run-lock.ts";
+import { recordRunPrices } from "./run-prices.ts";
 
 export interface StartOptions {
   trigger: RunTrigger;
@@ -72,11 +73,16 @@ export async function admitRun(
   if (!lock) throw new RunLockBusyError();
   try {
     // We hold the lock, so any run still RUNNING belongs to a process that died.
+    // Each gets its price aggregate as of now (what it committed before it died), as every
+    // finished run does; written first so no finished run is ever without one.
+    const finishedAt = new Date();
+    const stale = await prisma.etlRun.findMany({ where: { status: "RUNNING" }, select: { id: true } });
+    for (const r of stale) await recordRunPrices(prisma, r.id);
     const abandoned = await prisma.etlRun.updateMany({
-      where: { status: "RUNNING" },
+      where: { status: "RUNNING", id: { in: stale.map((r) => r.id) } },
       data: {
         status: "FAILED",
-        finishedAt: new Date(),
+        finishedAt,
         error: "abandoned: the process running it stopped before it finished",
       },
     });

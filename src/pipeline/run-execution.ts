@@ -9,6 +9,7 @@ import type { FailureInjector } from "./failure-injection.ts";
 import { markReleased, releasePlan } from "./quarantine.ts";
 import type { StartOptions } from "./run-admission.ts";
 import { recordRunAnomalies } from "./run-checks.ts";
+import { recordRunPrices } from "./run-prices.ts";
 import { loadRunSummary, type RunSummary, toRunSummary } from "./run-summary.ts";
 import { releaseIngested, runSource, SourceCrash, type SourceRunResult } from "./source-runner.ts";
 
@@ -136,25 +137,31 @@ export async function executeRun(
   const durationMs = Math.round(performance.now() - started);
   const sum = (k: "fetched" | "written" | "unchanged" | "rejected") => results.reduce((a, r) => a + r[k], 0);
   try {
+    // The run's end and its price aggregate commit together: compareRuns reads the aggregate, and
+    // every finished run (SUCCEEDED, PARTIAL or FAILED: what it committed up to its end) has one.
     await retried(() =>
-      prisma.etlRun.update({
-        where: { id: run.id },
-        data: {
-          status,
-          finishedAt: new Date(),
-          durationMs,
-          error,
-          fetched: sum("fetched"),
-          written: sum("written"),
-          unchanged: sum("unchanged"),
-          rejected: sum("rejected"),
-          stoppedAt:
-            crash instanceof SourceCrash
-              ? crash.where
-              : crash
-                ? { reason: deps.scrub(crash.message) }
-                : undefined,
-        },
+      prisma.$transaction(async (tx) => {
+        const finishedAt = new Date();
+        await recordRunPrices(tx, run.id);
+        await tx.etlRun.update({
+          where: { id: run.id },
+          data: {
+            status,
+            finishedAt,
+            durationMs,
+            error,
+            fetched: sum("fetched"),
+            written: sum("written"),
+            unchanged: sum("unchanged"),
+            rejected: sum("rejected"),
+            stoppedAt:
+              crash instanceof SourceCrash
+                ? crash.where
+                : crash
+                  ? { reason: deps.scrub(crash.message) }
+                  : undefined,
+          },
+        });
       }),
     );
   } catch (updateError) {

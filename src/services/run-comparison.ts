@@ -19,9 +19,8 @@ export interface Comparison {
   sources: SourceDelta[];
   added: number[];
   removed: number[];
-  /** Where the price-move comparison reads up to (each run's end); loaded only when asked for. */
-  baseEnd: Date;
-  headEnd: Date;
+  /** A run still going has no price aggregate yet: largestPriceMoves refuses it. */
+  running: number[];
 }
 
 /** Two runs side by side: per source head minus base, and the assets a source added or dropped. */
@@ -73,7 +72,6 @@ export async function compareRuns(
     sources,
     added: [...added],
     removed: [...removed],
-    baseEnd: base.finishedAt ?? base.startedAt,
-    headEnd: head.finishedAt ?? new Date(),
+    running: [base, head].filter((r) => r.finishedAt === null).map((r) => r.id),
   };
 }

@@ -46,7 +46,7 @@ describeOnEachDatabase(
       const counting = scenario.db.prisma.$extends({
         query: {
           async $queryRaw({ args, query }) {
-            if (JSON.stringify(args).includes("DISTINCT ON (asset_id, source)")) priceMoveQueries++;
+            if (JSON.stringify(args).includes("FROM run_price")) priceMoveQueries++;
             return query(args);
           },
         },

@@ -38,7 +38,46 @@ async function finishedRows(db: Awaited<ReturnType<typeof open>>) {
   }
 }
 
+/**
+ * Runs finished before run_price existed get their aggregate from its migration: the newest price
+ * of each (asset, source) committed by each run's end; a run still RUNNING gets none.
+ */
+async function checkRunPriceBackfill(db: Awaited<ReturnType<typeof open>>) {
+  const all = readdirSync(DEFAULT_MIGRATIONS_DIR).filter((n) => !n.endsWith(".toml"));
+  const last = "20261203000000_run_prices";
+  const dir = mkdtempSync(join(tmpdir(), "coinflow-mig-backfill-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  for (const name of all.filter((n) => n !== last)) {
+    cpSync(join(DEFAULT_MIGRATIONS_DIR, name), join(dir, name), { recursive: true });
+  }
+  await migrate(db, quietLogger, dir);
+  const p = db.prisma;
+  await p.$executeRaw`INSERT INTO asset (id, symbol, name) VALUES (1, 'BTC', 'Bitcoin')`;
+  await p.$executeRaw`
+    INSERT INTO etl_run (id, trigger, status, requested, started_at, finished_at) VALUES
+      (1, 'CLI', 'SUCCEEDED', ARRAY['COINGECKO']::"Source"[], '2026-01-01T00:00Z', '2026-01-01T01:00Z'),
+      (2, 'CLI', 'FAILED', ARRAY['COINGECKO']::"Source"[], '2026-01-02T00:00Z', '2026-01-02T01:00Z'),
+      (3, 'CLI', 'RUNNING', ARRAY['COINGECKO']::"Source"[], '2026-01-03T00:00Z', NULL)`;
+  await p.$executeRaw`
+    INSERT INTO market_observation (seq, asset_id, source, observed_at, price_usd, run_id, committed_at) VALUES
+      (1, 1, 'COINGECKO', '2025-12-31T23:00Z', 100, 1, '2026-01-01T00:30Z'),
+      (2, 1, 'COINGECKO', '2026-01-01T23:00Z', 200, 2, '2026-01-02T00:30Z'),
+      (3, 1, 'COINGECKO', '2026-01-02T23:00Z', 300, 3, '2026-01-03T00:30Z')`;
+  cpSync(join(DEFAULT_MIGRATIONS_DIR, last), join(dir, last), { recursive: true });
+  expect((await migrate(db, quietLogger, dir)).applied).toHaveLength(1);
+  const rows = await p.$queryRaw<{ run_id: number; price_usd: number }[]>`
+    SELECT run_id, price_usd FROM run_price ORDER BY run_id`;
+  expect(rows.map((r) => [Number(r.run_id), Number(r.price_usd)])).toEqual([
+    [1, 100],
+    [2, 200],
+  ]);
+}
+
 describe.skipIf(!postgresAdminUrl)("migrator on PostgreSQL", () => {
+  it("backfills run_price for runs finished before the migration", async () => {
+    await checkRunPriceBackfill(await open(await emptyPostgres()));
+  });
+
   it("applies every migration once, records it like Prisma, and is a no-op when re-run", async () => {
     const db = await open(await emptyPostgres());
     const first = await migrate(db, quietLogger);
@@ -98,6 +137,14 @@ describe.skipIf(!postgresAdminUrl)("migrator on PostgreSQL", () => {
 });
 
 describe("migrator on PGlite", () => {
+  it("backfills run_price for runs finished before the migration", async () => {
+    const root = mkdtempSync(join(tmpdir(), "coinflow-pglite-mig-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const db = await createDatabase({ dataDir: join(root, "data"), logger: quietLogger });
+    cleanups.push(() => db.close());
+    await checkRunPriceBackfill(db);
+  });
+
   it("migrates an empty embedded database, then re-runs as a no-op", async () => {
     const root = mkdtempSync(join(tmpdir(), "coinflow-pglite-mig-"));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));

@@ -51,6 +51,7 @@ const TABLES = [
   "checkpoint",
   "source_run",
   "latest_price",
+  "run_price",
   "market_observation",
   "asset_source",
   "asset",

@@ -1,3 +1,4 @@
+import { badInput } from "../../services/errors.ts";
 import { loadPriceMoves, type PriceMove } from "../../services/price-moves.ts";
 import { type Comparison, compareRuns, type SourceDelta } from "../../services/run-comparison.ts";
 import { builder } from "../builder.ts";
@@ -66,10 +67,16 @@ const RunComparisonType = builder.objectRef<Comparison>("RunComparison").impleme
       resolve: (q, c, _a, ctx) =>
         ctx.prisma.asset.findMany({ ...q, where: { id: { in: c.removed } }, orderBy: { id: "asc" } }),
     }),
-    // Two scans of market_observation: run only when the client selects this field.
+    // Reads the two runs' price aggregates (run_price), not market_observation.
     largestPriceMoves: t.field({
       type: [PriceMoveType],
-      resolve: (c, _a, ctx) => loadPriceMoves(ctx.prisma, c.baseEnd, c.headEnd),
+      description: "Largest price changes between the runs' ends; both runs must have finished",
+      resolve: (c, _a, ctx) => {
+        if (c.running.length > 0) {
+          throw badInput(c.running[0] === c.baseId ? "base" : "head", `run ${c.running[0]} has not finished`);
+        }
+        return loadPriceMoves(ctx.prisma, c.baseId, c.headId);
+      },
     }),
     drift: t.prismaField({
       type: [DriftEventType],
