@@ -37,6 +37,20 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       },
     };
   }
+  /** Subscribes with bad arguments: a BAD_USER_INPUT naming the argument, and no event. */
+  async function expectRefused(query: string, variables: Record<string, unknown>, message: string) {
+    const s = await serve();
+    const client = wsClient(s.http.wsUrl);
+    try {
+      const sub = collect(client, query, variables);
+      await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
+      expect(JSON.stringify(sub.errors)).toContain(message);
+      expect(sub.events).toEqual([]);
+    } finally {
+      await client.dispose();
+      await s.close();
+    }
+  }
 
   const priceOf = (sources: { source: string; priceUsd: number }[]) =>
     sources.find((s) => s.source === "CSV")!.priceUsd;
@@ -97,22 +111,12 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       }
     });
 
-    it("refuses snapshot with afterSeq: BAD_USER_INPUT naming snapshot", async () => {
-      const s = await serve();
-      const client = wsClient(s.http.wsUrl);
-      try {
-        const sub = collect(
-          client,
-          `subscription { marketUpdates(snapshot: true, afterSeq: 3) { kind seq } }`,
-        );
-        await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
-        expect(JSON.stringify(sub.errors)).toContain("snapshot: cannot be combined with afterSeq");
-        expect(sub.events).toEqual([]);
-      } finally {
-        await client.dispose();
-        await s.close();
-      }
-    });
+    it("refuses snapshot with afterSeq: BAD_USER_INPUT naming snapshot", () =>
+      expectRefused(
+        "subscription { marketUpdates(snapshot: true, afterSeq: 3) { kind seq } }",
+        {},
+        "snapshot: cannot be combined with afterSeq",
+      ));
   });
 
   describe("heartbeat", () => {
@@ -269,18 +273,7 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       [{ minMoveBps: 10, maxSilenceSeconds: 999_999 }, "maxSilenceSeconds: must be between 1 and 86400"],
       [{ maxSilenceSeconds: 5 }, "maxSilenceSeconds: only applies with minMoveBps"],
       [{ throttleMs: 1000, mode: "ALL" }, "mode: ALL delivers every update"],
-    ])("refuses %o with BAD_USER_INPUT", async (variables, message) => {
-      const s = await serve();
-      const client = wsClient(s.http.wsUrl);
-      try {
-        const sub = collect(client, PACED, variables);
-        await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
-        expect(JSON.stringify(sub.errors)).toContain(message);
-      } finally {
-        await client.dispose();
-        await s.close();
-      }
-    });
+    ])("refuses %o with BAD_USER_INPUT", (variables, message) => expectRefused(PACED, variables, message));
   });
   describe("replaySpeed", () => {
     const REPLAY = `subscription($symbols: [String!], $afterSeq: BigInt, $replaySpeed: Float) {
@@ -371,17 +364,6 @@ describe.runIf(postgresAdminUrl !== null)("marketUpdates live events on PostgreS
       [{ afterSeq: 0, replaySpeed: 0 }, "replaySpeed: must be at least 0.01"],
       [{ afterSeq: 0, replaySpeed: 0.001 }, "replaySpeed: must be at least 0.01"],
       [{ replaySpeed: 2 }, "replaySpeed: only applies with afterSeq"],
-    ])("refuses %o with BAD_USER_INPUT", async (variables, message) => {
-      const s = await serve();
-      const client = wsClient(s.http.wsUrl);
-      try {
-        const sub = collect(client, REPLAY, variables);
-        await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
-        expect(JSON.stringify(sub.errors)).toContain(message);
-      } finally {
-        await client.dispose();
-        await s.close();
-      }
-    });
+    ])("refuses %o with BAD_USER_INPUT", (variables, message) => expectRefused(REPLAY, variables, message));
   });
 });

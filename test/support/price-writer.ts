@@ -2,7 +2,7 @@ import type { Database } from "../../src/db/database.ts";
 import type { Asset } from "../../src/generated/prisma/client.ts";
 import { upsertObservations } from "../../src/pipeline/batch-writer.ts";
 import type { EventBus } from "../../src/pipeline/events.ts";
-import type { NormalizedRecord } from "../../src/sources/record.ts";
+import { EMPTY_MARKET_FIELDS, type NormalizedRecord } from "../../src/sources/record.ts";
 
 /**
  * Commits CSV price batches through the real write path (upsertObservations in a bus
@@ -29,18 +29,7 @@ export async function createPriceWriter(db: Database, bus: EventBus, symbols: re
       name: null,
       observedAt,
       priceUsd,
-      marketCapUsd: null,
-      volume24hUsd: null,
-      change24hPct: null,
-      circulatingSupply: null,
-      totalSupply: null,
-      maxSupply: null,
-      rank: null,
-      open: null,
-      high: null,
-      low: null,
-      close: null,
-      barSeconds: null,
+      ...EMPTY_MARKET_FIELDS,
       position: batch,
       location: `batch ${batch}`,
       raw: null,
