@@ -40,10 +40,15 @@ export function drawCandleChart(svg, candles, interval) {
   const x = (i) => left + slot * (i + 0.5);
   const body = Math.max(1, Math.min(16, slot * 0.68));
 
+  const last = candles.at(-1);
+  const ly = y(last.close);
   const grid = s("g", { class: "grid" });
   for (const t of ticks) {
+    grid.append(s("line", { x1: PAD.left, x2: PAD.left + plotW, y1: y(t), y2: y(t) }));
+    // No tick label under the newest close's tag (nor its "forming" line below it).
+    const below = y(t) - ly;
+    if (below > -14 && below < (last.final ? 14 : 28)) continue;
     grid.append(
-      s("line", { x1: PAD.left, x2: PAD.left + plotW, y1: y(t), y2: y(t) }),
       s("text", { class: "axis", x: width - PAD.right + 8, y: y(t) + 4, text: axisPrice(t, step) }),
     );
   }
@@ -73,6 +78,17 @@ export function drawCandleChart(svg, candles, interval) {
     );
   }
   svg.append(breaks);
+
+  // A forming candle's slot is tinted: a flat one (a single quote so far) is a dash that no
+  // dashed outline could mark.
+  const bands = s("g", { class: "bands" });
+  candles.forEach((c, i) => {
+    if (!c.final)
+      bands.append(
+        s("rect", { class: "forming-band", x: x(i) - slot / 2, y: PAD.top, width: slot, height: plotH }),
+      );
+  });
+  svg.append(bands);
 
   const bars = s("g", { class: "candles" });
   candles.forEach((c, i) => {
@@ -110,8 +126,6 @@ export function drawCandleChart(svg, candles, interval) {
   svg.append(bars);
 
   // The newest close, as a line and a tag on the price axis.
-  const last = candles.at(-1);
-  const ly = y(last.close);
   svg.append(
     s(
       "g",
@@ -122,14 +136,7 @@ export function drawCandleChart(svg, candles, interval) {
     ),
   );
   if (!last.final) {
-    svg.append(
-      s("text", {
-        class: "forming-label",
-        x: x(candles.length - 1),
-        y: y(last.high) - 6,
-        "text-anchor": "end",
-        text: "forming",
-      }),
-    );
+    // Named beside its price tag, in the axis column, where no candle is.
+    svg.append(s("text", { class: "forming-label", x: width - PAD.right + 8, y: ly + 22, text: "forming" }));
   }
 }

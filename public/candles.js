@@ -22,6 +22,11 @@ export function olderThan(a, b) {
  * The candles with `incoming` applied: it replaces its bucket unless it is an older state of it
  * (an update that was in flight while priceHistory was read), or joins in bucket order. Only the
  * newest `limit` buckets are kept. Returns a new array; the input is not changed.
+ * @template {{ bucket: string }} C
+ * @param {C[]} candles
+ * @param {C} incoming
+ * @param {number} [limit]
+ * @returns {C[]}
  */
 export function mergeCandle(candles, incoming, limit = Number.POSITIVE_INFINITY) {
   const at = Date.parse(incoming.bucket);
@@ -38,13 +43,14 @@ export function mergeCandle(candles, incoming, limit = Number.POSITIVE_INFINITY)
   return next.length > limit ? next.slice(next.length - limit) : next;
 }
 
-/** A round step near span/target (1, 2 or 5 times a power of ten). */
+/** The round step nearest span/target: 1, 2 or 5 times a power of ten. */
 export function niceStep(span, target = 5) {
   if (!(span > 0)) return 1;
   const raw = span / target;
   const power = 10 ** Math.floor(Math.log10(raw));
-  const unit = [1, 2, 5, 10].find((m) => m * power >= raw) ?? 10;
-  return unit * power;
+  const f = raw / power;
+  const unit = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
+  return Number((unit * power).toPrecision(12));
 }
 
 /**

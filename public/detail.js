@@ -112,7 +112,7 @@ export function createDetail({ root, client, prices, assets }) {
     el.note.textContent =
       `${shown.candles.length} ${shown.interval} candles (UTC)` +
       (forming
-        ? ` · the dashed one is forming: it changes until ${forming === 1 ? "its" : "their"} bucket is final`
+        ? ` · the tinted one is forming: it changes until ${forming === 1 ? "its" : "their"} bucket is final`
         : "") +
       " · a dashed line: no data between two candles";
   }

@@ -68,16 +68,11 @@ export function createRunStrip(root, client) {
       if (i >= 0) run.sources[i] = entry;
       else run.sources.push(entry);
     }
-    log = [
-      {
-        at: new Date().toISOString(),
-        text: progress
-          ? `${SOURCE_NAMES[progress.source] ?? progress.source}: ${count(progress.fetched)} fetched, ${count(progress.written)} written`
-          : `run ${status.toLowerCase()}`,
-        status,
-      },
-      ...log,
-    ].slice(0, LOG_SIZE);
+    const text = progress
+      ? `${SOURCE_NAMES[progress.source] ?? progress.source}: ${count(progress.fetched)} fetched, ${count(progress.written)} written`
+      : `run ${status === "RUNNING" ? "started" : status.toLowerCase()}`;
+    // A source's last batch and its end report the same totals: one line for both.
+    if (log[0]?.text !== text) log = [{ at: new Date().toISOString(), text }, ...log].slice(0, LOG_SIZE);
     render();
     // A status change (started, finished) is when the run's own row says more: trigger, sources'
     // final status, duration.
@@ -109,7 +104,7 @@ export function createRunStrip(root, client) {
               "p",
               { class: "run-head" },
               h("b", { text: `#${run.id}` }),
-              h("span", { class: `status ${run.status.toLowerCase()}`, text: run.status }),
+              h("span", { class: `run-state ${run.status.toLowerCase()}`, text: run.status }),
               run.trigger ? h("span", { class: "muted", text: run.trigger.toLowerCase() }) : null,
               run.durationMs != null
                 ? h("span", { class: "muted", text: `${(run.durationMs / 1000).toFixed(1)} s` })
@@ -124,7 +119,7 @@ export function createRunStrip(root, client) {
               "li",
               { dataset: { source: x.source, status: x.status } },
               h("b", { text: SOURCE_NAMES[x.source] ?? x.source }),
-              h("span", { class: `status ${x.status.toLowerCase()}`, text: x.status }),
+              h("span", { class: `run-state ${x.status.toLowerCase()}`, text: x.status }),
               x.fetched != null
                 ? h(
                     "span",
