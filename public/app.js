@@ -35,7 +35,11 @@ let stream = null;
 const client = createLiveClient({
   connecting: (isRetry) =>
     setConnection(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…"),
-  connected: () => setConnection("live", "live"),
+  connected: (_socket, _payload, wasRetry) => {
+    setConnection("live", "live");
+    // candleUpdates has no resume point: after a drop the chart reads its history again.
+    if (wasRetry) detail.reconnected();
+  },
   closed: () => {
     setConnection("reconnecting", "reconnecting…");
     stream?.socketClosed();

@@ -10,8 +10,9 @@ const VOLUME_SHARE = 0.16;
 
 /** Draws the candles into the <svg> (its size: the element's own box). */
 export function drawCandleChart(svg, candles, interval) {
-  const width = Math.max(320, Math.round(svg.clientWidth || 800));
-  const height = Math.max(180, Math.round(svg.clientHeight || 300));
+  const box = svg.getBoundingClientRect();
+  const width = Math.max(320, Math.round(box.width || 800));
+  const height = Math.max(180, Math.round(box.height || 300));
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.dataset.candles = String(candles.length);
   svg.replaceChildren();

@@ -142,6 +142,8 @@ export function createDetail({ root, client, prices, assets }) {
           if (view.candles === null) pending.push(candle);
           else apply(candle);
         },
+        // The server ended the stream (it is draining): read the history again and resubscribe.
+        complete: () => setTimeout(() => shown === view && loadChart(), 1000),
       },
     );
     query(HISTORY, { id: view.id, interval: view.interval, limit })
@@ -188,6 +190,12 @@ export function createDetail({ root, client, prices, assets }) {
       shown = null;
       strip.stop();
       root.hidden = true;
+    },
+    /** The socket was reopened: commits while it was down reached no candle stream. */
+    reconnected() {
+      if (!shown) return;
+      loadChart();
+      void strip.resync();
     },
     /** The table's stream changed the asset's consensus. */
     priceChanged(id) {

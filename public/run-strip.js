@@ -29,6 +29,8 @@ export function createRunStrip(root, client) {
   let log = [];
   let drift = [];
   let ends = [];
+  /** Counts start() and stop() calls: a resubscription due after a stop() is dropped. */
+  let generation = 0;
 
   function setRun(next) {
     if (!next || (run && Number(next.id) < Number(run.id))) return;
@@ -162,26 +164,46 @@ export function createRunStrip(root, client) {
     );
   }
 
+  /** Subscribes, and again a second after the server ends the subscription (it is draining). */
+  function follow(payload, next, slot) {
+    const started = generation;
+    return client.subscribe(payload, {
+      next,
+      complete: () =>
+        setTimeout(() => {
+          if (generation === started) ends[slot] = follow(payload, next, slot);
+        }, 1000),
+    });
+  }
+
+  async function readLatest() {
+    try {
+      const data = await query(LATEST);
+      setRun(data.etlRuns.edges[0]?.node ?? null);
+      for (const { node } of [...data.driftEvents.edges].reverse()) {
+        if (!drift.some((d) => d.id === node.id)) onDrift(node);
+      }
+    } catch (error) {
+      console.error(error);
+    }
+  }
+
   return {
     async start() {
+      generation++;
       // Subscribed before the newest run is read: an event meanwhile is not lost, and the
       // read never replaces a newer run (setRun keeps the higher id).
       ends = [
-        client.subscribe({ query: RUN_EVENTS }, { next: (d) => onRunEvent(d.etlRunEvents) }),
-        client.subscribe({ query: DRIFT_WARNINGS }, { next: (d) => onDrift(d.driftWarnings) }),
+        follow({ query: RUN_EVENTS }, (d) => onRunEvent(d.etlRunEvents), 0),
+        follow({ query: DRIFT_WARNINGS }, (d) => onDrift(d.driftWarnings), 1),
       ];
       render();
-      try {
-        const data = await query(LATEST);
-        setRun(data.etlRuns.edges[0]?.node ?? null);
-        for (const { node } of [...data.driftEvents.edges].reverse()) {
-          if (!drift.some((d) => d.id === node.id)) onDrift(node);
-        }
-      } catch (error) {
-        console.error(error);
-      }
+      await readLatest();
     },
+    /** Reads the newest run and drift again (after the socket was down: events were missed). */
+    resync: readLatest,
     stop() {
+      generation++;
       for (const end of ends) end();
       ends = [];
     },

@@ -87,8 +87,13 @@ describe("the live prices page in headless Chromium", () => {
     const afterSeq = () =>
       page.evaluate(() => (window as any).coinflow.stream.payload.variables.afterSeq as number | null);
     try {
-      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      // With ETH's detail view open: its candle stream has no resume point, so after the drop
+      // the chart must read its history again to show what committed meanwhile.
+      const ethId = (await stack.app.gql<{ asset: { id: string } }>('{ asset(symbol: "ETH") { id } }')).body
+        .data!.asset.id;
+      await page.goto(`http://127.0.0.1:${proxy.port}/#asset=${ethId}&interval=D1`);
       await page.waitForSelector("#connection.live");
+      await page.waitForSelector("#chart g.candle");
       await expect.poll(afterSeq).not.toBeNull();
       // The table's stream starts from a snapshot; from then on its resume point is a seq.
       expect(subscribed).toEqual([{ afterSeq: null, snapshot: true }]);
@@ -122,8 +127,16 @@ describe("the live prices page in headless Chromium", () => {
       // Committed and sent, but lost on the silent path: the page still shows the old price.
       expect(await eth()).toBe(before);
 
+      const ethDay = () =>
+        page
+          .locator('#chart g.candle[data-bucket="2023-05-13T00:00:00.000Z"] title')
+          .textContent()
+          .then((text) => / C (\$[\d,.]+)/.exec(text ?? "")?.[1]);
+      expect(await ethDay()).not.toBe(usd(ethPrice));
+
       proxy.cut();
       await expect.poll(eth, { timeout: 20_000 }).toBe(usd(ethPrice));
+      await expect.poll(ethDay, { timeout: 10_000 }).toBe(usd(ethPrice));
       expect(subscribed).toEqual([
         { afterSeq: null, snapshot: true },
         { afterSeq: seen, snapshot: false },
