@@ -1,5 +1,5 @@
-import { POTHOS_PAGE } from "../../services/pagination.ts";
 import { boundedCount } from "../../services/bounded-count.ts";
+import { POTHOS_PAGE } from "../../services/pagination.ts";
 import { builder } from "../builder.ts";
 import { connectionOf } from "./connection.ts";
 import { DriftKindEnum, SourceEnum } from "./enums.ts";

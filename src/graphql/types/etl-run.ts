@@ -1,6 +1,6 @@
+import { boundedCount } from "../../services/bounded-count.ts";
 import { POTHOS_PAGE } from "../../services/pagination.ts";
 import { parseId } from "../../services/parse-id.ts";
-import { boundedCount } from "../../services/bounded-count.ts";
 import { builder } from "../builder.ts";
 import "./anomaly.ts";
 import { connectionOf } from "./connection.ts";
