@@ -9,6 +9,7 @@ import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { createScrubber, type Scrubber } from "../security/scrubber.ts";
 import { createClientAddress } from "./client-address.ts";
+import { useCountLimit } from "./count-limit.ts";
 import { useFastReads } from "./fast-reads.ts";
 import { createLocalGraphiQL } from "./graphiql.ts";
 import {
@@ -99,6 +100,7 @@ export function createYogaApp(options: YogaAppOptions) {
       useLimitErrorCodes(),
       usePageSizeLimit(),
       useLimits({ production: options.production ?? false }),
+      useCountLimit(),
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
       useFastReads(options.fastReads ?? true),
