@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../db/database.ts";
+import type { PrismaClient, Tx } from "../db/database.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { SourceId } from "../sources/record.ts";
 import { badInput } from "./errors.ts";
@@ -25,10 +25,9 @@ export interface Candle {
   revision: number;
 }
 
-/** When candles become final (CANDLE_FINALITY_SECONDS) and the clock they are judged by. */
+/** When candles become final: CANDLE_FINALITY_SECONDS after their bucket's end. */
 export interface Finality {
   seconds: number;
-  now?: () => Date;
 }
 
 /** When a bucket's candle becomes final (ms since the epoch): its end plus the finality delay. */
@@ -48,6 +47,7 @@ interface CandleRow {
   sources: string[] | string;
   observations: number;
   revision: number;
+  final: boolean;
 }
 
 /**
@@ -60,14 +60,14 @@ interface CandleRow {
  * - volume is what traded in the bucket: the sum of its bars' volumes; for a D1 bucket of point
  *   quotes only, the last quote's 24 h volume (the day's, as the snapshot sources report it);
  *   otherwise unknown (null: a rolling 24 h figure says nothing about 5 minutes).
- * A bucket is final once `finality.seconds` have passed after its end; its revision counts the
- * commits that reached it after that (each commit belongs to one source and stamps its rows'
- * committed_at with its own time, so a distinct (source, committed_at) is one commit). Derived
- * from the rows, never stored: priceHistory and candleUpdates give the same numbers.
+ * A bucket is final once `finality.seconds` have passed after its end, by the database's clock;
+ * its revision counts the commits that wrote into it after that (candle_late_commit, recorded by
+ * the batch writer under the seq lock; a rewrite adds a commit, never removes one).
+ * priceHistory and candleUpdates read both here, so they give the same numbers.
  * At most the newest 5,000 buckets are returned.
  */
 export async function loadCandles(
-  prisma: PrismaClient,
+  prisma: PrismaClient | Tx,
   assetId: number,
   args: {
     interval: Interval;
@@ -86,8 +86,17 @@ export async function loadCandles(
   const sourceFilter = args.sources?.length
     ? Prisma.sql`AND source::text = ANY(${args.sources}::text[])`
     : Prisma.empty;
+  const settled = step + finality.seconds;
+  const lateSourceFilter = args.sources?.length
+    ? Prisma.sql`AND l.source::text = ANY(${args.sources}::text[])`
+    : Prisma.empty;
   const rows = await prisma.$queryRaw<CandleRow[]>`
-    SELECT * FROM (
+    SELECT c.*,
+      (SELECT count(*)::int FROM candle_late_commit l
+        WHERE l.asset_id = ${assetId} AND l.interval_seconds = ${step} AND l.bucket = c.bucket
+          AND l.committed_at >= c.bucket + make_interval(secs => ${settled}) ${lateSourceFilter}) AS revision,
+      c.bucket + make_interval(secs => ${settled}) <= now() AS final
+    FROM (
       SELECT date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
         (array_agg(COALESCE(open, price_usd) ORDER BY observed_at, source))[1] AS open,
         max(GREATEST(COALESCE(high, price_usd), price_usd)) AS high,
@@ -99,10 +108,7 @@ export async function loadCandles(
         (array_agg(volume_24h_usd ORDER BY observed_at DESC, source)
           FILTER (WHERE bar_seconds IS NULL AND volume_24h_usd IS NOT NULL))[1] AS last_volume,
         array_agg(DISTINCT source::text) AS sources,
-        count(*)::int AS observations,
-        count(DISTINCT (source, committed_at)) FILTER (WHERE committed_at >=
-          date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
-            + make_interval(secs => ${step + finality.seconds}))::int AS revision
+        count(*)::int AS observations
       FROM market_observation
       WHERE asset_id = ${assetId}
         AND observed_at >= ${args.from ?? new Date(0)}
@@ -113,7 +119,6 @@ export async function loadCandles(
       ORDER BY 1 DESC
       LIMIT ${args.limit ?? MAX_CANDLES}
     ) c ORDER BY bucket`;
-  const now = (finality.now?.() ?? new Date()).getTime();
   return rows.map((r) => {
     const lastVolume = r.last_volume === null ? null : Number(r.last_volume);
     return {
@@ -138,7 +143,7 @@ export async function loadCandles(
         : r.sources.replace(/[{}]/g, "").split(",")
       ).sort() as SourceId[],
       observations: Number(r.observations),
-      final: finalAt(new Date(r.bucket), args.interval, finality.seconds) <= now,
+      final: r.final === true,
       revision: Number(r.revision),
     };
   });
