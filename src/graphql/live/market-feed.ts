@@ -142,9 +142,10 @@ export function createMarketFeed(options: FeedOptions) {
           }
         }
         if (any) s.wake();
-        // 500 updates times thousands of subscribers is itself a stall: the pump takes turns too.
-        await slices.enter();
-        slices.leave();
+        // 500 updates times thousands of subscribers is itself a stall: the pump pauses too (first
+        // in the next turn, not behind the deliveries it feeds).
+        const pause = slices.pause();
+        if (pause) await pause;
       }
       if (rows.length < PAGE) return;
     }

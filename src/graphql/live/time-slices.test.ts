@@ -80,4 +80,25 @@ describe("createTimeSlices", () => {
     expect(done).toBe(5);
     expect(slices.inFlight).toBe(1);
   });
+
+  it("pause() returns nothing while the slice lasts; once spent it resumes first in the next turn, before waiting steps", async () => {
+    let now = 0;
+    const slices = createTimeSlices(10, { permits: 2, clock: () => now });
+    expect(slices.pause()).toBeUndefined();
+    now += 10;
+    const order: string[] = [];
+    // Steps queued first; the pause second: the pause still goes first.
+    const steps = [1, 2, 3].map(async (i) => {
+      await slices.enter();
+      order.push(`step ${i}`);
+      now += 4;
+      slices.leave();
+    });
+    const paused = slices.pause();
+    expect(paused).toBeInstanceOf(Promise);
+    const pump = paused!.then(() => order.push("pump"));
+    await Promise.all([...steps, pump]);
+    expect(order[0]).toBe("pump");
+    expect(order).toHaveLength(4);
+  });
 });

@@ -9,7 +9,9 @@
  * has executed and sent it and asks for the next). A step may start while the current slice
  * lasts; once it is spent, waiting steps start in the next turn. So a turn runs at most the slice
  * plus the `permits` steps that had already started: a bound that does not grow with the number
- * of subscribers. Waiting steps start in arrival order, so subscribers take turns.
+ * of subscribers. Waiting steps start in arrival order, so subscribers take turns. The pump,
+ * which fills their buffers, only pauses (pause()): queued behind the steps once per subscriber,
+ * it would take a turn per subscriber to hand out one page.
  */
 export function createTimeSlices(sliceMs: number, options: { permits?: number; clock?: () => number } = {}) {
   const permits = options.permits ?? 32;
@@ -17,6 +19,8 @@ export function createTimeSlices(sliceMs: number, options: { permits?: number; c
   let sliceStart = clock();
   let inFlight = 0;
   const waiting: (() => void)[] = [];
+  /** Waiting in pause(): resumed first next turn. */
+  let paused: (() => void)[] = [];
   let scheduled = false;
   const spent = () => clock() - sliceStart >= sliceMs;
 
@@ -26,6 +30,9 @@ export function createTimeSlices(sliceMs: number, options: { permits?: number; c
     setImmediate(() => {
       scheduled = false;
       sliceStart = clock();
+      const resume = paused;
+      paused = [];
+      for (const resolve of resume) resolve();
       admit();
     });
   }
@@ -53,6 +60,18 @@ export function createTimeSlices(sliceMs: number, options: { permits?: number; c
     leave(): void {
       inFlight--;
       admit();
+    },
+    /**
+     * For work that holds no permit and must not queue behind the steps it feeds (the pump): once
+     * the slice is spent, resolves at the start of the next turn, before the waiting steps run.
+     * Returns undefined while the slice lasts (no microtask to wait for).
+     */
+    pause(): Promise<void> | undefined {
+      if (!spent()) return undefined;
+      return new Promise<void>((resolve) => {
+        paused.push(resolve);
+        nextTurn();
+      });
     },
     /** Steps running now (tests). */
     get inFlight() {
