@@ -69,10 +69,14 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
   const subscribers = quick ? 100 : 1_000;
   const processes = quick ? 1 : 2;
   const stepSeconds = quick ? 2 : 5;
-  const minBatches = quick ? 2 : 4;
+  const minBatches = quick ? 2 : 3;
   const maxSteps = quick ? 4 : 8;
   const sampled = quick ? 10 : 20;
   const drainMs = quick ? 8_000 : 20_000;
+  /** The slowest rate stepped: 1,000 subscribers of a slow server take minutes per step already. */
+  const minRate = 1 / 64;
+  /** How long a step's end waits for every socket to reach the last seq: set per side from t1. */
+  let drainLimit = drainMs;
 
   const db = await createDatabase({ url, dataDir: "unused", logger });
   const bus = createEventBus({ transport: createPgEventTransport({ db, logger }) });
@@ -223,7 +227,8 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
   async function oneBatch(side: Side): Promise<number> {
     const started = performance.now();
     const { to } = await side.publish(batch++);
-    const deadline = started + drainMs;
+    // Generous: this measures one batch's delivery time, whatever it is.
+    const deadline = started + 120_000;
     while ((await status()).min < to && performance.now() < deadline) await sleep(20);
     return performance.now() - started;
   }
@@ -253,7 +258,7 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
     const top = sent.at(-1)!.to;
     const drainStart = performance.now();
     let drained: number | null = null;
-    while (performance.now() - drainStart < drainMs) {
+    while (performance.now() - drainStart < drainLimit) {
       if ((await status()).min >= top) {
         drained = performance.now() - drainStart;
         break;
@@ -306,7 +311,9 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
     const t1 = await oneBatch(side);
     // At or below what one batch's delivery time allows (quick: from just below it, to stay short).
     let rate = 2 ** Math.floor(Math.log2(1_000 / ((quick ? 1 : 2) * t1)));
-    rate = Math.min(64, Math.max(1 / 16, rate));
+    rate = Math.min(64, Math.max(minRate, rate));
+    // A side that keeps up needs up to one batch's delivery time to drain the last one.
+    drainLimit = Math.max(drainMs, 2 * t1);
     const steps: Step[] = [];
     let best: Step | null = null;
     let failedAbove = false;
@@ -320,7 +327,7 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
       } else {
         failedAbove = true;
         // Below the first step only when it fell behind, at most twice.
-        if (best || steps.length >= 3 || rate <= 1 / 16) break;
+        if (best || steps.length >= 3 || rate <= minRate) break;
         rate /= 2;
       }
     }

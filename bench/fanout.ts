@@ -306,7 +306,7 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
       snapshotSeq[i] = seq;
     },
   });
-  if (!(await until(() => snapshotSeq.filter((x) => x !== undefined).length >= clients, 60_000)))
+  if (!(await until(() => snapshotSeq.filter((x) => x !== undefined).length >= clients, 120_000)))
     throw new Error(
       `only ${snapshotSeq.filter((x) => x !== undefined).length} of ${clients} snapshots arrived`,
     );
