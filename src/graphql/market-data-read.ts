@@ -70,10 +70,14 @@ export function marketDataTemplate(args: ExecutionArgs): Template | null {
   return byName.get(key) ?? null;
 }
 
-/** Runs the hot read, or returns null to let the general executor answer (and report any error). */
+/**
+ * Runs the hot read, or returns null to let the general executor answer (and report any error);
+ * `onFallback` hears why.
+ */
 export async function runMarketDataRead(
   template: Template,
   args: ExecutionArgs,
+  onFallback: (reason: string) => void = () => undefined,
 ): Promise<ExecutionResult | null> {
   const operation = getOperationAST(args.document, args.operationName);
   const variables = getVariableValues(
@@ -81,7 +85,10 @@ export async function runMarketDataRead(
     operation?.variableDefinitions ?? [],
     args.variableValues ?? {},
   );
-  if (variables.errors) return null;
+  if (variables.errors) {
+    onFallback("variables");
+    return null;
+  }
   const ctx = args.contextValue as GraphQLContext;
   try {
     const values = getArgumentValues(template.field, template.fieldNode, variables.coerced) as {
@@ -99,7 +106,8 @@ export async function runMarketDataRead(
     return {
       data: { [template.responseKey]: shape(page as unknown as Record<string, unknown>, template.fields) },
     };
-  } catch {
+  } catch (error) {
+    onFallback((error as Error).message);
     return null;
   }
 }

@@ -103,7 +103,7 @@ export function createYogaApp(options: YogaAppOptions) {
       useCountLimit(),
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
-      useFastReads(options.fastReads ?? true),
+      useFastReads({ enabled: options.fastReads, metrics: options.metrics, logger: log }),
       useCommitInvalidatedCache({
         bus: options.services.bus,
         ttlSeconds: options.responseCacheTtlSeconds ?? 0,

@@ -30,10 +30,18 @@ export const MARKET_DATA_ORDERS = {
 } as const;
 export type MarketDataOrder = keyof typeof MARKET_DATA_ORDERS;
 
+/** Values one filter list may hold: beyond it a query parameter list stops being a filter. */
+export const MAX_FILTER_VALUES = 1_000;
+
 export function marketDataWhere(
   filter: MarketDataFilter | null | undefined,
   assetId?: number,
 ): Prisma.MarketObservationWhereInput {
+  for (const name of ["symbols", "assetIds"] as const) {
+    const values = filter?.[name];
+    if (values && values.length > MAX_FILTER_VALUES)
+      throw badInput(`filter.${name}`, `at most ${MAX_FILTER_VALUES} values, got ${values.length}`);
+  }
   const and: Prisma.MarketObservationWhereInput[] = [];
   if (assetId !== undefined) and.push({ assetId });
   if (filter?.symbols)

@@ -91,6 +91,9 @@ describe.each(databaseKinds.filter((k) => k.available))("fast marketData read on
   }, 120_000);
   afterAll(() => t?.dispose());
 
+  const fastReads = async (outcome: string) =>
+    (await app.metrics.fastReads.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+
   async function both(query: string, variables: Record<string, unknown>) {
     const ask = async (yoga: { fetch: typeof fetch }) => {
       const res = await yoga.fetch("http://127.0.0.1/graphql", {
@@ -139,8 +142,15 @@ describe.each(databaseKinds.filter((k) => k.available))("fast marketData read on
         }`;
         expect(marketDataTemplate({ schema: buildSchema(), document: parse(query) } as never)).not.toBeNull();
         const variables = { n: a.first ?? null, f: filter, o: a.orderBy ?? null, c: null as string | null };
+        const [answered, fellBack] = [await fastReads("answered"), await fastReads("fallback")];
         const first = await both(query, variables);
         expect(first.fast).toEqual(first.slow);
+        // Answered by the one-statement read itself, not by its fallback to the general path; only
+        // an error (from >= to, drawn at random) goes to the general path, which reports it.
+        const failed = first.slow.errors !== undefined;
+        expect([await fastReads("answered"), await fastReads("fallback")]).toEqual(
+          failed ? [answered, fellBack + 1] : [answered + 1, fellBack],
+        );
         // The next page, from the cursor the first one returned.
         const info = (
           first.slow.data as { marketData?: { pageInfo?: { endCursor?: string; startCursor?: string } } }
@@ -163,6 +173,8 @@ describe.each(databaseKinds.filter((k) => k.available))("fast marketData read on
       { c: Buffer.from('["2020-01-01T00:00:00.000Z","x"]').toString("base64url") },
       { f: { assetIds: ["abc"] } },
       { f: { from: "2024-02-01T00:00:00Z", to: "2024-01-01T00:00:00Z" } },
+      { f: { assetIds: Array.from({ length: 33_000 }, (_, i) => String(i + 1)) } },
+      { f: { symbols: Array.from({ length: 1_001 }, (_, i) => `S${i}`) } },
     ]) {
       const r = await both(q, variables);
       expect(r.fast.errors?.length, JSON.stringify(variables)).toBeGreaterThan(0);
