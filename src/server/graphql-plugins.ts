@@ -34,14 +34,25 @@ function pageSizeError(
   variables: Record<string, unknown> | undefined,
 ): GraphQLError | null {
   let error: GraphQLError | null = null;
+  // A variable left out takes its definition's default: `query ($n: Int = 600)` is 600 rows too.
+  const defaults = new Map<string, number>();
+  visit(document, {
+    VariableDefinition(node) {
+      if (node.defaultValue?.kind === Kind.INT)
+        defaults.set(node.variable.name.value, Number(node.defaultValue.value));
+    },
+  });
   visit(document, {
     Argument(node) {
       if (error || (node.name.value !== "first" && node.name.value !== "last")) return;
+      const name = node.value.kind === Kind.VARIABLE ? node.value.name.value : null;
       const value =
         node.value.kind === Kind.INT
           ? Number(node.value.value)
-          : node.value.kind === Kind.VARIABLE
-            ? variables?.[node.value.name.value]
+          : name !== null && variables !== undefined
+            ? name in variables
+              ? variables[name]
+              : defaults.get(name)
             : undefined;
       const problem = pageSizeProblem(node.name.value, value);
       if (problem) {
@@ -74,14 +85,14 @@ export function usePageSizeLimit(): Plugin {
     onExecute({ args, setResultAndStopExecution }) {
       check(
         args.document,
-        args.variableValues as Record<string, unknown>,
+        (args.variableValues ?? {}) as Record<string, unknown>,
         setResultAndStopExecution as (r: unknown) => void,
       );
     },
     onSubscribe({ args, setResultAndStopExecution }) {
       check(
         args.document,
-        args.variableValues as Record<string, unknown>,
+        (args.variableValues ?? {}) as Record<string, unknown>,
         setResultAndStopExecution as (r: unknown) => void,
       );
     },

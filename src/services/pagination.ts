@@ -117,7 +117,7 @@ export function keysetWhere(
 function parseId(v: unknown, kind: "int" | "bigint"): bigint | number {
   const text = typeof v === "number" ? String(v) : v;
   if (typeof text === "string" && /^\d{1,19}$/.test(text)) {
-    if (kind === "bigint") return BigInt(text);
+    if (kind === "bigint" && BigInt(text) <= 2n ** 63n - 1n) return BigInt(text);
     // Cursors name int4 ids: a bigger one is not ours (and the driver would fail on it).
     if (Number(text) <= MAX_ID) return Number(text);
   }

@@ -72,6 +72,29 @@ describe("hostile GraphQL over HTTP: each rejected with a clear error", () => {
     expect(r.json.errors[0].extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
   });
 
+  it("a page size, date or seq out of range hidden in a variable default or a cursor", async () => {
+    const big = await query("query ($n: Int = 600) { marketData(first: $n) { edges { node { seq } } } }");
+    expect(big.json.errors[0].extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
+    const given = await post(
+      JSON.stringify({
+        query: "query ($n: Int = 600) { marketData(first: $n) { edges { node { seq } } } }",
+        variables: { n: 2 },
+      }),
+    );
+    expect(given.json.errors).toBeUndefined();
+    expect(given.json.data.marketData.edges).toHaveLength(2);
+    for (const q of [
+      '{ marketData(filter: { from: "0000-01-01T00:00:00Z" }) { edges { node { seq } } } }',
+      '{ priceHistory(asset: "BTC", interval: D1, from: "-271821-04-20T00:00:00Z") { bucket } }',
+      "subscription { marketUpdates(afterSeq: 99999999999999999999) { seq } }",
+      `{ marketData(after: "${Buffer.from('["2024-01-01T00:00:00.000Z","9999999999999999999"]').toString("base64url")}") { edges { node { seq } } } }`,
+    ]) {
+      const r = await query(q);
+      expect(r.json.errors?.[0]?.extensions?.code, q).toMatch(/BAD_USER_INPUT|GRAPHQL_VALIDATION_FAILED/);
+      expect(r.json.errors[0].message, q).not.toMatch(/Unexpected error/);
+    }
+  });
+
   it("counts by the dozen, a count per row, and a count hidden in a fragment spread in a list", async () => {
     const counted = (n: number) =>
       Array.from({ length: n }, (_, i) => `c${i}: marketData(first: 1) { totalCount }`).join(" ");

@@ -11,9 +11,15 @@ builder.scalarType("DateTime", {
   },
 });
 
+/** Years a DateTime may name: JavaScript's own range reaches 271,821 BC, which no column stores. */
+const YEARS = { min: 1, max: 9999 };
+
 function parseDate(value: unknown): Date {
   const date = typeof value === "string" || typeof value === "number" ? new Date(value) : null;
   if (!date || Number.isNaN(date.getTime())) throw new GraphQLError(`Invalid DateTime: ${String(value)}`);
+  const year = date.getUTCFullYear();
+  if (year < YEARS.min || year > YEARS.max)
+    throw new GraphQLError(`Invalid DateTime: ${String(value)} (years ${YEARS.min} to ${YEARS.max})`);
   return date;
 }
 
@@ -29,10 +35,18 @@ builder.scalarType("BigInt", {
   },
 });
 
+const INT8 = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
+
 function parseBigInt(value: unknown): bigint {
-  if (typeof value === "number" && Number.isSafeInteger(value)) return BigInt(value);
-  if (typeof value === "string" && /^-?\d+$/.test(value)) return BigInt(value);
-  throw new GraphQLError(`Invalid BigInt: ${String(value)}`);
+  const n =
+    typeof value === "number" && Number.isSafeInteger(value)
+      ? BigInt(value)
+      : typeof value === "string" && /^-?\d{1,20}$/.test(value)
+        ? BigInt(value)
+        : null;
+  // A database bigint's range: beyond it the value names no row, and the driver would fail on it.
+  if (n === null || n < INT8.min || n > INT8.max) throw new GraphQLError(`Invalid BigInt: ${String(value)}`);
+  return n;
 }
 
 builder.scalarType("JSON", {
