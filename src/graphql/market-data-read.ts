@@ -188,7 +188,7 @@ function compile(args: ExecutionArgs): Template | null {
     asset ??= new Set();
     const chosen = asset;
     const fields = selection(node.selectionSet, objectType(def), (name, _n, d) => {
-      if (!(name in ASSET_COLUMNS)) return null;
+      if (!Object.hasOwn(ASSET_COLUMNS, name)) return null;
       chosen.add(name as AssetColumn);
       return leaf(d, (a) => a[name]);
     });
@@ -197,7 +197,7 @@ function compile(args: ExecutionArgs): Template | null {
   const nodeFields = (node: FieldNode, def: GraphQLField<unknown, unknown>): Shape | null => {
     const fields = selection(node.selectionSet, objectType(def), (name, n, d) => {
       if (name === "asset") return assetFields(n, d);
-      if (!(name in OBSERVATION_COLUMNS)) return null;
+      if (!Object.hasOwn(OBSERVATION_COLUMNS, name)) return null;
       columns.add(name as ObservationColumn);
       // The id column is a bigint: the type's resolver sends it as a string, and so does this.
       return leaf(d, name === "id" ? (o) => String(o.id) : (o) => o[name]);
