@@ -238,6 +238,39 @@ describe.each(databaseKinds.filter((k) => k.available))("candleUpdates on $kind"
     }
   });
 
+  it("brings many subscriptions of one asset, whose reads are shared, to the database's candles", async () => {
+    const s = await serve(0);
+    const writer = await createPriceWriter(t.db, s.app.bus, ["CDS"]);
+    try {
+      const old = Math.floor(Date.now() / STEP) * STEP - 4 * STEP;
+      await writer.commitRows([{ asset: 0, observedAt: new Date(old + 1_000), priceUsd: 1 }]);
+      const subs = Array.from({ length: 8 }, () => collect(s.client, SUBSCRIPTION, { asset: "CDS" }));
+      await Promise.all(subs.map((sub) => sub.until(1)));
+      for (let i = 0; i < 5; i++)
+        await writer.commitRows([
+          { asset: 0, observedAt: new Date(old + 2_000 + i), priceUsd: 2 + i },
+          { asset: 0, observedAt: new Date(old + STEP + i), priceUsd: 20 + i },
+        ]);
+      const expected = await s.app.gql<{ priceHistory: unknown[] }>(
+        `{ priceHistory(asset: "CDS", interval: M5) { ${CANDLE} } }`,
+      );
+      // Each ends at the database's candles (how many updates it took depends on when it read).
+      const last = (events: { candleUpdates: { candle: { bucket: string } } }[]) => {
+        const byBucket = new Map<string, unknown>();
+        for (const e of events) byBucket.set(e.candleUpdates.candle.bucket, e.candleUpdates.candle);
+        return [...byBucket.values()];
+      };
+      for (const sub of subs)
+        await sub.until(
+          (events) => JSON.stringify(last(events)) === JSON.stringify(expected.body.data?.priceHistory),
+        );
+      expect(subs.every((sub) => sub.errors.length === 0)).toBe(true);
+      for (const sub of subs) sub.stop();
+    } finally {
+      await s.close();
+    }
+  });
+
   it("an unknown asset is a BAD_USER_INPUT naming it, and no event", async () => {
     const s = await serve(60);
     try {
