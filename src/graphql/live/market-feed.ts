@@ -16,6 +16,26 @@ import { SubscriberBuffer } from "./subscriber-buffer.ts";
 const PAGE = 500;
 /** Updates one subscriber sends before letting the event loop turn. */
 const TURN_EVERY = 16;
+/** Time all subscribers together may spend sending before the event loop turns. */
+const SLICE_MS = 10;
+
+// One slice shared by every subscriber: 16 updates each is fair to subscribers, but 200 of them
+// each sending 16 updates in the same turn made a 3,200-message, 300-400 ms stall in the soak
+// (once PGlite had left the main thread, the longest one). A subscriber that finds the slice
+// spent waits for the next turn; they all resume together and the slice starts again.
+let sliceStartedAt = performance.now();
+let nextTurn: Promise<void> | null = null;
+const sliceSpent = () => performance.now() - sliceStartedAt >= SLICE_MS;
+function turn(): Promise<void> {
+  nextTurn ??= new Promise<void>((resolve) =>
+    setImmediate(() => {
+      nextTurn = null;
+      sliceStartedAt = performance.now();
+      resolve();
+    }),
+  );
+  return nextTurn;
+}
 /** On shutdown, how long subscribers get to send their RECONNECT before the sockets close anyway. */
 const RECONNECT_FLUSH_MS = 2_000;
 
@@ -271,6 +291,11 @@ export function createMarketFeed(options: FeedOptions) {
           return;
         }
         await drained();
+        if (buffer.size > 0 && sliceSpent()) {
+          sinceTurn = 0;
+          await turn();
+          continue;
+        }
         const next = buffer.shift();
         if (next && pacer && next.kind === "UPDATE") {
           if (next.seq > delivered) {
@@ -328,10 +353,11 @@ export function createMarketFeed(options: FeedOptions) {
         yield next;
         // A burst is delivered in slices. Each step here is a microtask, so without a turn of the
         // event loop every subscriber would drain its whole buffer (a 500-row batch times every
-        // subscriber) before any request, timer or socket read could run.
+        // subscriber) before any request, timer or socket read could run. The slice's time
+        // budget (above) bounds the turn however many subscribers there are.
         if (++sinceTurn >= TURN_EVERY) {
           sinceTurn = 0;
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await turn();
         }
       }
     } finally {
