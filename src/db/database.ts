@@ -1,11 +1,11 @@
 import type { Socket } from "node:net";
-import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger/logger.ts";
 import { lockDataDir } from "./pglite-lock.ts";
+import { type PgliteThread, startPgliteThread } from "./pglite-thread.ts";
+import { createPgliteThreadAdapter } from "./pglite-thread-adapter.ts";
 import type { SqlConnection, SqlRunner } from "./sql-connection.ts";
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
@@ -19,8 +19,6 @@ export interface Database {
   connect(options?: ConnectOptions): Promise<SqlConnection>;
   /** The driver pool (PostgreSQL only): COPY and other driver-level work. */
   pool?: pg.Pool;
-  /** The embedded instance (PGlite only): in-process LISTEN/NOTIFY. */
-  pglite?: PGlite;
   close(): Promise<void>;
 }
 
@@ -175,39 +173,58 @@ function createPostgres(url: string, options: DatabaseOptions): Database {
   };
 }
 
+/**
+ * The embedded database runs in a worker thread (pglite-thread.ts): its queries no longer stall
+ * the server's event loop. It is still this process's database alone (the DATA_DIR lock, taken
+ * here in the main thread, names this process), with one session that every caller shares.
+ */
 async function createPglite(dataDir: string): Promise<Database> {
   const inMemory = dataDir.startsWith("memory://");
   const unlock = inMemory ? () => undefined : lockDataDir(dataDir);
-  let pglite: PGlite;
+  let thread: PgliteThread;
   try {
-    pglite = inMemory ? new PGlite() : new PGlite(dataDir);
-    await pglite.waitReady;
+    thread = await startPgliteThread(dataDir);
   } catch (error) {
     unlock();
     throw error;
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
-  const runner = (q: Pick<PGlite, "query" | "exec">): SqlRunner => ({
-    query: async <R>(text: string, params?: unknown[]) => (await q.query<R>(text, params)).rows,
-    exec: async (sql: string) => {
-      await q.exec(sql);
-    },
+  const prisma = new PrismaClient({ adapter: createPgliteThreadAdapter(thread) });
+  const runner = (tx?: number): SqlRunner => ({
+    query: <R>(sql: string, params?: unknown[]) => thread.request<R[]>({ op: "query", sql, params, tx }),
+    exec: (sql: string) => thread.request<void>({ op: "exec", sql, tx }),
   });
   return {
     kind: "pglite",
     prisma,
-    pglite,
-    async connect() {
+    async connect(connectOptions?: ConnectOptions) {
+      const onNotification = connectOptions?.onNotification;
+      const stopListening = onNotification
+        ? thread.onNotification((_channel, payload) => onNotification(payload))
+        : () => undefined;
       return {
-        ...runner(pglite),
-        closed: new Promise<Error | undefined>(() => undefined),
-        transaction: (fn) => pglite.transaction((tx) => fn(runner(tx))),
-        async release() {},
+        ...runner(),
+        // The one session lives as long as the worker: it is lost only when the thread dies.
+        closed: thread.exited,
+        async transaction(fn) {
+          const tx = await thread.request<number>({ op: "begin" });
+          let result: Awaited<ReturnType<typeof fn>>;
+          try {
+            result = await fn(runner(tx));
+          } catch (error) {
+            await thread.request({ op: "rollback", tx }).catch(() => undefined);
+            throw error;
+          }
+          await thread.request({ op: "commit", tx });
+          return result;
+        },
+        async release() {
+          stopListening();
+        },
       };
     },
     async close() {
       await prisma.$disconnect();
-      await pglite.close();
+      await thread.close();
       unlock();
     },
   };

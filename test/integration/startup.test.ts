@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -92,6 +92,55 @@ describe("npm start (tsx src/main.ts serve) as a real process", () => {
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/in use by process \d+.*triggerEtl.*DATABASE_URL/s);
   });
+
+  it("a service killed during a run leaves a data directory the next start opens; SIGTERM closes it", async () => {
+    const replay = await startReplayServer();
+    cleanups.push(() => replay.close());
+    const root = mkdtempSync(join(tmpdir(), "coinflow-start-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const env = {
+      DATA_DIR: join(root, "data"),
+      ETL_INTERVAL_SECONDS: "300",
+      COINGECKO_BASE_URL: replay.coingeckoBase,
+      COINPAPRIKA_BASE_URL: replay.coinpaprikaBase,
+      ETL_API_KEY: "startup-test-key-0123456789",
+    };
+    const lastRun = async (url: string) =>
+      (await (await fetch(`${url}/health`)).json()).lastRun as { status: string } | null;
+    const first = await spawnService(env);
+    cleanups.push(() => first.stop());
+    let run: { status: string } | null = null;
+    for (let i = 0; i < 200 && run?.status !== "RUNNING"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      run = await lastRun(first.url);
+    }
+    expect(run).toMatchObject({ status: "RUNNING" });
+    // The database thread is mid-run (archiving, writing batches) when the process dies.
+    await new Promise((r) => setTimeout(r, 500));
+    first.child.kill("SIGKILL");
+    await first.stop();
+    expect(first.child.signalCode).toBe("SIGKILL");
+    expect(existsSync(join(env.DATA_DIR, ".lock"))).toBe(true); // left behind, by a dead pid
+
+    // The killed run's schedule slot is spent: the next run is triggered.
+    const second = await spawnService(env);
+    cleanups.push(() => second.stop());
+    const triggered = await fetch(`${second.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${env.ETL_API_KEY}` },
+      body: JSON.stringify({ query: "mutation { triggerEtl { run { id } } }" }),
+    });
+    expect((await triggered.json()).errors).toBeUndefined();
+    for (let i = 0; i < 480 && run?.status !== "SUCCEEDED"; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      run = await lastRun(second.url);
+    }
+    expect(run).toMatchObject({ status: "SUCCEEDED" });
+    expect(await second.stop()).toBe(0);
+    // SIGTERM: the worker closed PGlite, then the lock was released.
+    expect(second.output()).not.toMatch(/"level":"(error|fatal)"/);
+    expect(existsSync(join(env.DATA_DIR, ".lock"))).toBe(false);
+  }, 240_000);
 
   it.skipIf(!postgresAdminUrl)(
     "creates the tables in an empty PostgreSQL database with one finished _prisma_migrations row per folder",

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp } from "../support/app.ts";
@@ -11,6 +12,29 @@ import {
 import { wsClient } from "../support/ws-client.ts";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
+
+const loadAverage = () => {
+  try {
+    return readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+  } catch {
+    return "n/a";
+  }
+};
+
+/**
+ * This thread's CPU time in ms (Linux: /proc, 10 ms ticks), null elsewhere. On a machine whose
+ * cores other work shares, a stall's wall time is partly waiting for a core; the CPU the main
+ * thread itself spent in it is what an idle machine would have stalled.
+ */
+function mainThreadCpuMs(): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime (fields 14, 15)
+  } catch {
+    return null;
+  }
+}
 const SUBSCRIBERS = 200;
 let replay: ReplayServer;
 let t: TestDatabase;
@@ -41,6 +65,14 @@ describe(`soak: ${SECONDS} s of queries, ${SUBSCRIBERS} subscribers and a run ev
     await new Promise((r) => setTimeout(r, 1000));
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
+    // The most CPU the main thread spent between two turns of a 10 ms timer.
+    let busiest = 0;
+    let lastCpu = mainThreadCpuMs();
+    const cpuSampler = setInterval(() => {
+      const cpu = mainThreadCpuMs();
+      if (cpu !== null && lastCpu !== null) busiest = Math.max(busiest, cpu - lastCpu);
+      lastCpu = cpu;
+    }, 10);
     const rss: number[] = [];
     let queries = 0;
     let runs = 0;
@@ -81,6 +113,7 @@ describe(`soak: ${SECONDS} s of queries, ${SUBSCRIBERS} subscribers and a run ev
     const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 2000);
     await Promise.all([runLoop, queryLoop]);
     clearInterval(sampler);
+    clearInterval(cpuSampler);
     delay.disable();
     const written = await t.db.prisma.marketObservation.count();
     const expected = runs * 250;
@@ -99,7 +132,9 @@ describe(`soak: ${SECONDS} s of queries, ${SUBSCRIBERS} subscribers and a run ev
     process.stderr.write(
       `soak: ${runs} runs, ${queries} queries, ${errors} errors, ${written} rows, ` +
         `RSS middle ${(middle / 2 ** 20).toFixed(0)} MB → last ${(last / 2 ** 20).toFixed(0)} MB, ` +
-        `longest stall ${(delay.max / 1e6).toFixed(0)} ms\n`,
+        `longest stall ${(delay.max / 1e6).toFixed(0)} ms (p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms; ` +
+        `most main-thread CPU between two 10 ms timer turns: ${lastCpu === null ? "n/a" : `${busiest} ms`}; ` +
+        `load average ${loadAverage()})\n`,
     );
     expect(errors).toBe(0);
     expect(written).toBeGreaterThanOrEqual(expected);
