@@ -106,6 +106,7 @@ export function createApp(options: {
     enabledSources: config.sources.enabled,
     authLimiter: createAuthFailureLimiter({ maxFailures: AUTH_FAILURES_PER_MINUTE, windowMs: 60_000 }),
     subscriptionBufferSize: config.live.bufferSize,
+    candleFinality: { seconds: config.live.candleFinalitySeconds },
   };
   const scheduler = createScheduler({ runner, intervalSeconds: config.etl.intervalSeconds, logger });
   let schema: ReturnType<typeof buildSchema> | null = null;

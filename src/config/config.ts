@@ -120,6 +120,7 @@ export const envSchema = z.object({
   RUN_COUNT_DROP_PCT: num(50, 0),
   SUBSCRIPTION_BUFFER_SIZE: int(1000, 1),
   SUBSCRIPTION_HEARTBEAT_SECONDS: int(15, 0),
+  CANDLE_FINALITY_SECONDS: int(60, 0, 604_800),
 
   TEST_DATABASE_URL: url,
 });
@@ -252,6 +253,7 @@ export function parseConfig(env: Record<string, string | undefined>) {
       retentionHours: d.MARKET_UPDATES_RETENTION_HOURS,
       bufferSize: d.SUBSCRIPTION_BUFFER_SIZE,
       heartbeatSeconds: d.SUBSCRIPTION_HEARTBEAT_SECONDS,
+      candleFinalitySeconds: d.CANDLE_FINALITY_SECONDS,
     },
     /** Every secret value, for log and error scrubbing. */
     secrets: [d.COINGECKO_API_KEY, d.COINPAPRIKA_API_KEY, d.ETL_API_KEY, passwordOf(d.DATABASE_URL)].filter(

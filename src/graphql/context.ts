@@ -2,6 +2,7 @@ import type { PrismaClient } from "../db/database.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { EtlRunner } from "../pipeline/etl-runner.ts";
 import type { EventBus } from "../pipeline/events.ts";
+import type { Finality } from "../services/candles.ts";
 import type { ConsensusSettings } from "../services/consensus.ts";
 import type { SourceId } from "../sources/record.ts";
 import type { AuthFailureLimiter } from "./auth.ts";
@@ -21,6 +22,8 @@ export interface GraphQLServices {
   authLimiter: AuthFailureLimiter;
   /** SUBSCRIPTION_BUFFER_SIZE: events held per subscription for a client that is not reading. */
   subscriptionBufferSize: number;
+  /** CANDLE_FINALITY_SECONDS (and, in tests, the clock candles are judged by). */
+  candleFinality: Finality;
 }
 
 /** What every resolver may use; built per request (or per WebSocket subscription) by the server. */

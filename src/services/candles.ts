@@ -19,6 +19,21 @@ export interface Candle {
   volume24hUsd: number | null;
   sources: SourceId[];
   observations: number;
+  /** The bucket ended at least CANDLE_FINALITY_SECONDS ago: what it holds now is settled. */
+  final: boolean;
+  /** Commits that changed the bucket after it became final (a backfill, a lagging source); 0 if none. */
+  revision: number;
+}
+
+/** When candles become final (CANDLE_FINALITY_SECONDS) and the clock they are judged by. */
+export interface Finality {
+  seconds: number;
+  now?: () => Date;
+}
+
+/** When a bucket's candle becomes final (ms since the epoch): its end plus the finality delay. */
+export function finalAt(bucket: Date, interval: Interval, finalitySeconds: number): number {
+  return bucket.getTime() + (INTERVAL_SECONDS[interval] + finalitySeconds) * 1000;
 }
 
 interface CandleRow {
@@ -32,6 +47,7 @@ interface CandleRow {
   last_volume: number | null;
   sources: string[] | string;
   observations: number;
+  revision: number;
 }
 
 /**
@@ -44,6 +60,10 @@ interface CandleRow {
  * - volume is what traded in the bucket: the sum of its bars' volumes; for a D1 bucket of point
  *   quotes only, the last quote's 24 h volume (the day's, as the snapshot sources report it);
  *   otherwise unknown (null: a rolling 24 h figure says nothing about 5 minutes).
+ * A bucket is final once `finality.seconds` have passed after its end; its revision counts the
+ * commits that reached it after that (each commit belongs to one source and stamps its rows'
+ * committed_at with its own time, so a distinct (source, committed_at) is one commit). Derived
+ * from the rows, never stored: priceHistory and candleUpdates give the same numbers.
  * At most the newest 5,000 buckets are returned.
  */
 export async function loadCandles(
@@ -56,6 +76,7 @@ export async function loadCandles(
     sources?: SourceId[] | null;
     limit?: number | null;
   },
+  finality: Finality,
 ): Promise<Candle[]> {
   if (args.from && args.to && args.from >= args.to) throw badInput("from", "must be before to");
   if (args.limit != null && (args.limit < 1 || args.limit > MAX_CANDLES)) {
@@ -78,7 +99,10 @@ export async function loadCandles(
         (array_agg(volume_24h_usd ORDER BY observed_at DESC, source)
           FILTER (WHERE bar_seconds IS NULL AND volume_24h_usd IS NOT NULL))[1] AS last_volume,
         array_agg(DISTINCT source::text) AS sources,
-        count(*)::int AS observations
+        count(*)::int AS observations,
+        count(DISTINCT (source, committed_at)) FILTER (WHERE committed_at >=
+          date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+            + make_interval(secs => ${step + finality.seconds}))::int AS revision
       FROM market_observation
       WHERE asset_id = ${assetId}
         AND observed_at >= ${args.from ?? new Date(0)}
@@ -89,6 +113,7 @@ export async function loadCandles(
       ORDER BY 1 DESC
       LIMIT ${args.limit ?? MAX_CANDLES}
     ) c ORDER BY bucket`;
+  const now = (finality.now?.() ?? new Date()).getTime();
   return rows.map((r) => {
     const lastVolume = r.last_volume === null ? null : Number(r.last_volume);
     return {
@@ -113,6 +138,8 @@ export async function loadCandles(
         : r.sources.replace(/[{}]/g, "").split(",")
       ).sort() as SourceId[],
       observations: Number(r.observations),
+      final: finalAt(new Date(r.bucket), args.interval, finality.seconds) <= now,
+      revision: Number(r.revision),
     };
   });
 }

@@ -36,19 +36,17 @@ export async function createPriceWriter(db: Database, bus: EventBus, symbols: re
     };
   }
 
-  /** One batch: every asset (or those given) gets price(asset index, batch). Returns its seqs. */
-  async function commit(
-    price: (assetIndex: number, batch: number) => number = (i, b) => 100 * (i + 1) + b,
-    only: readonly number[] = assets.map((_, i) => i),
+  /** One batch of chosen rows: (asset index, observedAt, price) each. Returns its seqs. */
+  function commitRows(
+    rows: readonly { asset: number; observedAt: Date; priceUsd: number }[],
   ): Promise<bigint[]> {
-    const b = batch++;
-    const observedAt = new Date(base + b * 1000);
-    const rows = only.map((i) => ({
-      assetId: assets[i]!.id,
-      record: record(assets[i]!.symbol, observedAt, price(i, b)),
+    batch++;
+    const entries = rows.map((r) => ({
+      assetId: assets[r.asset]!.id,
+      record: record(assets[r.asset]!.symbol, r.observedAt, r.priceUsd),
     }));
     return bus.transaction(prisma, async (tx, send) => {
-      const { written } = await upsertObservations(tx, run.id, "CSV", rows);
+      const { written } = await upsertObservations(tx, run.id, "CSV", entries);
       const seqs = written.map((w) => w.seq).sort((x, y) => (x < y ? -1 : 1));
       if (seqs.length > 0)
         await send("batchCommitted", {
@@ -59,6 +57,16 @@ export async function createPriceWriter(db: Database, bus: EventBus, symbols: re
         });
       return seqs;
     });
+  }
+
+  /** One batch: every asset (or those given) gets price(asset index, batch). Returns its seqs. */
+  function commit(
+    price: (assetIndex: number, batch: number) => number = (i, b) => 100 * (i + 1) + b,
+    only: readonly number[] = assets.map((_, i) => i),
+  ): Promise<bigint[]> {
+    const b = batch;
+    const observedAt = new Date(base + b * 1000);
+    return commitRows(only.map((i) => ({ asset: i, observedAt, priceUsd: price(i, b) })));
   }
 
   /** Commits batches back to back until stop() is awaited; resolves with how many committed. */
@@ -84,5 +92,5 @@ export async function createPriceWriter(db: Database, bus: EventBus, symbols: re
     };
   }
 
-  return { assets, commit, loop };
+  return { assets, commit, commitRows, loop };
 }

@@ -1,6 +1,7 @@
 import { assetIdOf } from "../../services/assets.ts";
 import { type Candle, loadCandles } from "../../services/candles.ts";
 import { builder } from "../builder.ts";
+import type { CandleUpdate } from "../live/candle-feed.ts";
 import { SourceEnum } from "./enums.ts";
 
 export const IntervalEnum = builder.enumType("Interval", {
@@ -42,6 +43,23 @@ export const CandleType = builder.objectRef<Candle>("Candle").implement({
     }),
     sources: t.field({ type: [SourceEnum], resolve: (c) => c.sources }),
     observations: t.exposeInt("observations"),
+    final: t.exposeBoolean("final", {
+      description:
+        "CANDLE_FINALITY_SECONDS have passed since the bucket's end: a later observation in it is a revision",
+    }),
+    revision: t.exposeInt("revision", {
+      description:
+        "How many commits changed the bucket after it became final (a CSV backfill, a lagging source); 0 if none",
+    }),
+  }),
+});
+
+export const CandleUpdateType = builder.objectRef<CandleUpdate>("CandleUpdate").implement({
+  description: "A bucket's candle as a commit changed it, or as it became final.",
+  fields: (t) => ({
+    candle: t.field({ type: CandleType, resolve: (u) => u.candle }),
+    final: t.exposeBoolean("final", { description: "The candle will change only by a revision" }),
+    revision: t.exposeInt("revision", { description: "Raised by one for each commit into a final bucket" }),
   }),
 });
 
@@ -59,7 +77,7 @@ builder.queryFields((t) => ({
     description: "Candles for one asset (id or symbol).",
     args: { asset: t.arg.string({ required: true, description: "Asset id or symbol" }), ...candleArgs },
     resolve: async (_root, args, ctx) =>
-      loadCandles(ctx.prisma, await assetIdOf(ctx.prisma, args.asset), args),
+      loadCandles(ctx.prisma, await assetIdOf(ctx.prisma, args.asset), args, ctx.services.candleFinality),
   }),
 }));
 
@@ -67,6 +85,6 @@ builder.prismaObjectField("Asset", "priceHistory", (t) =>
   t.field({
     type: [CandleType],
     args: candleArgs,
-    resolve: (asset, args, ctx) => loadCandles(ctx.prisma, asset.id, args),
+    resolve: (asset, args, ctx) => loadCandles(ctx.prisma, asset.id, args, ctx.services.candleFinality),
   }),
 );

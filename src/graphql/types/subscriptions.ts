@@ -1,13 +1,16 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { EtlRun } from "../../generated/prisma/client.ts";
 import type { PipelineEvents } from "../../pipeline/events.ts";
+import { assetIdOf } from "../../services/assets.ts";
 import { badInput } from "../../services/errors.ts";
 import { parseId } from "../../services/parse-id.ts";
 import { builder } from "../builder.ts";
 import type { GraphQLContext } from "../context.ts";
 import { abortable } from "../live/abortable.ts";
 import { busEvents } from "../live/bus-iterator.ts";
+import { candleUpdates } from "../live/candle-feed.ts";
 import type { MarketUpdate } from "../live/market-update.ts";
+import { CandleUpdateType, IntervalEnum } from "./candle.ts";
 import { DriftEventType } from "./drift-event.ts";
 import { RunStatusEnum, SourceEnum } from "./enums.ts";
 import { EtlRunType } from "./etl-run.ts";
@@ -186,6 +189,30 @@ builder.subscriptionType({
                 replaySpeed: args.replaySpeed ?? null,
               },
               signal,
+            ),
+          stampEvent(ctx),
+        );
+      },
+      resolve: (update) => update,
+    }),
+    candleUpdates: t.field({
+      type: CandleUpdateType,
+      description:
+        "One asset's candles as commits change them: first the newest bucket, then each bucket a commit touched, and a forming bucket once more when it becomes final. The numbers are priceHistory's.",
+      args: {
+        asset: t.arg.string({ required: true, description: "Asset id or symbol" }),
+        interval: t.arg({ type: IntervalEnum, required: true }),
+      },
+      subscribe: async (_root, args, ctx) => {
+        // Resolved before the stream starts: an unknown asset is an error, not a silent stream.
+        const assetId = await assetIdOf(ctx.prisma, args.asset);
+        return abortable(
+          (signal) =>
+            candleUpdates(
+              { prisma: ctx.prisma, bus: ctx.services.bus, finality: ctx.services.candleFinality },
+              assetId,
+              args.interval,
+              { signal, backpressure: ctx.backpressure },
             ),
           stampEvent(ctx),
         );

@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createTestApp } from "../support/app.ts";
+import { databaseKinds, type TestDatabase } from "../support/databases.ts";
+import { createPriceWriter } from "../support/price-writer.ts";
+import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
+import { collect, wsClient } from "../support/ws-client.ts";
+
+// candleUpdates over a real graphql-ws client: the forming candle on each commit, finality after
+// CANDLE_FINALITY_SECONDS, revisions from late observations, and priceHistory agreeing with the
+// last update of each bucket.
+const CANDLE = "bucket open high low close observations final revision";
+const SUBSCRIPTION = `subscription($asset: String!) {
+  candleUpdates(asset: $asset, interval: M5) { final revision candle { ${CANDLE} } }
+}`;
+const STEP = 300_000;
+
+let replay: ReplayServer;
+beforeAll(async () => {
+  replay = await startReplayServer();
+});
+afterAll(() => replay?.close());
+
+describe.each(databaseKinds.filter((k) => k.available))("candleUpdates on $kind", ({ create }) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await create();
+  });
+  afterAll(() => t?.dispose());
+  beforeEach(() => t.reset());
+
+  /**
+   * The previous M5 bucket has ended; the finality delay is chosen so that it becomes final about
+   * three seconds from now: long enough to commit into it while forming, short enough to wait for.
+   */
+  function timeline() {
+    const now = Date.now();
+    const current = Math.floor(now / STEP) * STEP;
+    const previous = current - STEP;
+    const finalitySeconds = Math.ceil((now - current) / 1000) + 3;
+    return { previous, finalitySeconds, at: (s: number) => new Date(previous + s * 1000) };
+  }
+
+  async function serve(finalitySeconds: number) {
+    const app = createTestApp(t.db, replay, { env: { CANDLE_FINALITY_SECONDS: String(finalitySeconds) } });
+    const http = await app.listen();
+    const client = wsClient(http.wsUrl);
+    return {
+      app,
+      client,
+      async close() {
+        await client.dispose();
+        await app.app.stop("test over");
+        await http.server.stop();
+      },
+    };
+  }
+
+  it("pushes the forming candle on each commit, once more when final, then each late commit as a revision", async () => {
+    const { previous, finalitySeconds, at } = timeline();
+    const s = await serve(finalitySeconds);
+    const writer = await createPriceWriter(t.db, s.app.bus, ["CDA", "CDB"]);
+    try {
+      await writer.commitRows([{ asset: 0, observedAt: at(10), priceUsd: 100 }]);
+      const sub = collect(s.client, SUBSCRIPTION, { asset: "CDA" });
+      const events = () => sub.events.map((e) => e.candleUpdates);
+      await sub.until(1);
+      expect(events()[0]).toMatchObject({
+        final: false,
+        revision: 0,
+        candle: { bucket: new Date(previous).toISOString(), open: 100, high: 100, low: 100, close: 100 },
+      });
+      // Another asset's commit touches none of this subscription's buckets: nothing is sent.
+      await writer.commitRows([{ asset: 1, observedAt: at(15), priceUsd: 7 }]);
+      await writer.commitRows([{ asset: 0, observedAt: at(20), priceUsd: 110 }]);
+      await sub.until(2);
+      expect(events()[1]).toMatchObject({
+        final: false,
+        revision: 0,
+        candle: { open: 100, high: 110, low: 100, close: 110, observations: 2, final: false },
+      });
+      // Finality: the same numbers again, final, without any commit.
+      await sub.until(3, finalitySeconds * 1000 + 10_000);
+      expect(events()[2]).toEqual({
+        final: true,
+        revision: 0,
+        candle: { ...events()[1].candle, final: true },
+      });
+      expect(Date.now()).toBeGreaterThanOrEqual(previous + STEP + finalitySeconds * 1000);
+      // A late observation inside the final bucket: recomputed, revision 1; a second, revision 2.
+      await writer.commitRows([{ asset: 0, observedAt: at(30), priceUsd: 90 }]);
+      await sub.until(4);
+      expect(events()[3]).toMatchObject({
+        final: true,
+        revision: 1,
+        candle: { open: 100, high: 110, low: 90, close: 90, observations: 3, final: true, revision: 1 },
+      });
+      await writer.commitRows([{ asset: 0, observedAt: at(5), priceUsd: 95 }]);
+      await sub.until(5);
+      expect(events()[4]).toMatchObject({ revision: 2, candle: { open: 95, close: 90, observations: 4 } });
+      // priceHistory returns the last update of the bucket, finality and revision included.
+      const history = await s.app.gql<{ priceHistory: unknown[] }>(
+        `{ priceHistory(asset: "CDA", interval: M5) { ${CANDLE} } }`,
+      );
+      expect(history.body.errors).toBeUndefined();
+      expect(history.body.data?.priceHistory).toEqual([events()[4].candle]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(events()).toHaveLength(5);
+      expect(sub.errors).toEqual([]);
+      sub.stop();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a backfill into several final buckets pushes each one once, oldest first", async () => {
+    const s = await serve(60);
+    const writer = await createPriceWriter(t.db, s.app.bus, ["CDC"]);
+    try {
+      const old = Math.floor(Date.now() / STEP) * STEP - 10 * STEP;
+      await writer.commitRows([{ asset: 0, observedAt: new Date(old + 5 * STEP), priceUsd: 50 }]);
+      const sub = collect(s.client, SUBSCRIPTION, { asset: "CDC" });
+      await sub.until(1);
+      // One commit, three buckets (one of them twice): three updates, each revision 1.
+      await writer.commitRows([
+        { asset: 0, observedAt: new Date(old + 2 * STEP + 1_000), priceUsd: 20 },
+        { asset: 0, observedAt: new Date(old + 60_000), priceUsd: 10 },
+        { asset: 0, observedAt: new Date(old + 2 * STEP + 9_000), priceUsd: 21 },
+        { asset: 0, observedAt: new Date(old + 5 * STEP + 1_000), priceUsd: 51 },
+      ]);
+      const events = (await sub.until(4)).map((e) => e.candleUpdates);
+      expect(
+        events.slice(1).map((u) => [new Date(u.candle.bucket).getTime() - old, u.revision, u.candle.close]),
+      ).toEqual([
+        [0, 1, 10],
+        [2 * STEP, 1, 21],
+        [5 * STEP, 2, 51],
+      ]);
+      expect(events.every((u) => u.final)).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(sub.events).toHaveLength(4);
+      sub.stop();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("an unknown asset is a BAD_USER_INPUT naming it, and no event", async () => {
+    const s = await serve(60);
+    try {
+      const sub = collect(s.client, SUBSCRIPTION, { asset: "NOPE" });
+      await expect(sub.until(1, 5_000)).rejects.toThrow(/BAD_USER_INPUT/);
+      expect(JSON.stringify(sub.errors)).toContain('no asset \\"NOPE\\"');
+      expect(sub.events).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+});
