@@ -160,7 +160,11 @@ describeOnEachDatabase(
         { observedAt: now, committedAt: now, price: 4 },
       ]);
 
-      const outcome = await dropExpiredPartitions(sql, { retentionDays: 90, resumeHours: 24 }, now);
+      const outcome = await dropExpiredPartitions(
+        scenario.db.prisma,
+        { retentionDays: 90, resumeHours: 24 },
+        now,
+      );
       expect(outcome.dropped).toContain(sixName);
       expect(outcome.dropped).not.toContain(fiveName);
       expect(outcome.kept).toEqual([
@@ -178,12 +182,13 @@ describeOnEachDatabase(
       ]);
 
       // Once the resume window has passed, the late month goes too; retention 0 drops nothing.
-      expect((await dropExpiredPartitions(sql, { retentionDays: 0, resumeHours: 24 }, now)).dropped).toEqual(
-        [],
-      );
+      expect(
+        (await dropExpiredPartitions(scenario.db.prisma, { retentionDays: 0, resumeHours: 24 }, now)).dropped,
+      ).toEqual([]);
       const dayLater = new Date(now.getTime() + DAY + 1);
       expect(
-        (await dropExpiredPartitions(sql, { retentionDays: 90, resumeHours: 24 }, dayLater)).dropped,
+        (await dropExpiredPartitions(scenario.db.prisma, { retentionDays: 90, resumeHours: 24 }, dayLater))
+          .dropped,
       ).toEqual([fiveName]);
     });
 
