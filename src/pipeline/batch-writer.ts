@@ -1,8 +1,6 @@
 import type { PrismaClient, Tx } from "../db/database.ts";
 import { intArray } from "../db/int-array.ts";
-import { Prisma } from "../generated/prisma/client.ts";
 import type { NormalizedRecord, SourceId } from "../sources/record.ts";
-import { mergeRollups, recomputeRewritten } from "./candle-rollups.ts";
 
 /** Serializes seq allocation: taken in each batch transaction before nextval, so seq order is commit order. */
 export const SEQ_LOCK_KEY = 4_242_002;
@@ -36,8 +34,7 @@ const iso = (d: Date) => d.toISOString();
 /**
  * The write path, behind one function: one INSERT … SELECT FROM json_to_recordset(…) ON CONFLICT
  * DO UPDATE per batch, guarded by IS DISTINCT FROM so unchanged rows are not rewritten and get no new seq,
- * with latest_price and the candle rollups (candle-rollups.ts) advanced in the same statement. Rows
- * must be unique on (asset, observedAt).
+ * with latest_price advanced in the same statement. Rows must be unique on (asset, observedAt).
  * Must run inside the batch transaction; telling anyone about it is the caller's (the bus's).
  */
 export async function upsertObservations(
@@ -71,13 +68,7 @@ export async function upsertObservations(
   );
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SEQ_LOCK_KEY})`;
   const result = await tx.$queryRaw<
-    {
-      id: bigint | null;
-      seq: bigint | null;
-      asset_id: number;
-      observed_at: Date | string;
-      inserted: boolean | null;
-    }[]
+    { id: bigint | null; seq: bigint | null; asset_id: number; observed_at: Date | string }[]
   >`
     WITH input AS (
       SELECT * FROM json_to_recordset(${input}::json) AS t(asset_id int, observed_at timestamptz,
@@ -85,16 +76,13 @@ export async function upsertObservations(
         circulating_supply float8, total_supply float8, max_supply float8, rank int, open float8,
         high float8, low float8, close float8, bar_seconds int)
     ),
-    -- The stored rows of the input's keys (every CTE reads the snapshot taken before the INSERT):
-    -- an upserted row found here was rewritten, not inserted.
-    existing AS (
-      SELECT o.asset_id, o.observed_at, o.run_id FROM market_observation o
+    -- Rows this run already wrote for the same keys (every CTE reads the snapshot taken before the
+    -- INSERT): a later row of the same input repeating an earlier one's key.
+    prior AS (
+      SELECT o.asset_id, o.observed_at FROM market_observation o
       JOIN input i ON o.asset_id = i.asset_id AND o.observed_at = i.observed_at
-      WHERE o.source = ${source}::"Source"
+      WHERE o.source = ${source}::"Source" AND o.run_id = ${runId}::int
     ),
-    -- Rows this run already wrote for the same keys: a later row of the same input repeating an
-    -- earlier one's key.
-    prior AS (SELECT asset_id, observed_at FROM existing WHERE run_id = ${runId}::int),
     upserted AS (
       INSERT INTO market_observation AS o (seq, asset_id, source, observed_at, price_usd, market_cap_usd,
         volume_24h_usd, change_24h_pct, circulating_supply, total_supply, max_supply, rank, open, high, low,
@@ -116,15 +104,8 @@ export async function upsertObservations(
             (EXCLUDED.price_usd, EXCLUDED.market_cap_usd, EXCLUDED.volume_24h_usd, EXCLUDED.change_24h_pct,
              EXCLUDED.circulating_supply, EXCLUDED.total_supply, EXCLUDED.max_supply, EXCLUDED.rank,
              EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.bar_seconds)
-      RETURNING o.id, o.seq, o.asset_id, o.source, o.observed_at, o.price_usd, o.volume_24h_usd, o.open, o.high,
-        o.low, o.close, o.bar_seconds, o.committed_at
+      RETURNING o.id, o.seq, o.asset_id, o.source, o.observed_at, o.price_usd
     ),
-    rolled AS (
-      SELECT u.*, NOT EXISTS (SELECT 1 FROM existing e WHERE e.asset_id = u.asset_id AND e.observed_at = u.observed_at)
-        AS inserted
-      FROM upserted u
-    ),
-    rollups AS (${mergeRollups(Prisma.sql`rolled`)}),
     latest AS (
       INSERT INTO latest_price AS l (asset_id, source, observation_id, seq, price_usd, observed_at, updated_at)
       SELECT DISTINCT ON (u.asset_id) u.asset_id, u.source, u.id, u.seq, u.price_usd, u.observed_at, now()
@@ -135,28 +116,22 @@ export async function upsertObservations(
         observed_at = EXCLUDED.observed_at, updated_at = EXCLUDED.updated_at
       WHERE l.observed_at <= EXCLUDED.observed_at
     )
-    SELECT id, seq, asset_id, observed_at, inserted FROM rolled
+    SELECT id, seq, asset_id, observed_at FROM upserted
     UNION ALL
-    SELECT NULL, NULL, asset_id, observed_at, NULL FROM prior
+    SELECT NULL, NULL, asset_id, observed_at FROM prior
     ORDER BY seq NULLS LAST`;
   const rowsWritten: WrittenRow[] = [];
   const repeated = new Set<string>();
-  const rewritten: { assetId: number; observedAt: Date }[] = [];
   for (const r of result) {
     if (r.seq === null || r.id === null) repeated.add(rowKey(Number(r.asset_id), new Date(r.observed_at)));
-    else {
-      const row = {
+    else
+      rowsWritten.push({
         id: BigInt(r.id),
         seq: BigInt(r.seq),
         assetId: Number(r.asset_id),
         observedAt: new Date(r.observed_at),
-      };
-      rowsWritten.push(row);
-      if (r.inserted === false) rewritten.push(row);
-    }
+      });
   }
-  // A corrected row's bucket: the merge above cannot take the old values back.
-  await recomputeRewritten(tx, source, rewritten);
   return { written: rowsWritten, repeated };
 }
 

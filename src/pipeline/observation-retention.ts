@@ -5,7 +5,7 @@ import {
   prismaPartitionSql,
 } from "../db/observation-partitions.ts";
 import type { Logger } from "../logger/logger.ts";
-import { rebuildRollups } from "./candle-rollups.ts";
+import { rebuildRollups, rollUpPendingRuns } from "./candle-rollups.ts";
 
 export interface ObservationRetention {
   /** OBSERVATION_RETENTION_DAYS: a month partition goes once its newest instant is this old; 0 = never. */
@@ -15,6 +15,8 @@ export interface ObservationRetention {
 }
 
 export interface RetentionOutcome {
+  /** Runs whose buckets were rolled up (this one, and any that crashed before their end). */
+  rolledUp: number[];
   created: string[];
   dropped: string[];
   /** Partitions past retention that were kept, with the reason. */
@@ -83,8 +85,8 @@ export async function dropExpiredPartitions(
 }
 
 /**
- * After each run (under the run lock, beside the raw archive's pruning): the months ahead are
- * created, expired months dropped. A failure is logged and retried by the next run; rows never
+ * After each run (under the run lock, beside the raw archive's pruning): the run's buckets rolled
+ * up (candle-rollups.ts), the months ahead created, expired months dropped. A failure is logged and retried by the next run; rows never
  * lack a home (the default partition takes what no month covers).
  */
 export async function maintainObservations(
@@ -93,9 +95,10 @@ export async function maintainObservations(
   logger: Logger,
   now: Date = new Date(),
 ): Promise<RetentionOutcome> {
+  const rolledUp = await rollUpPendingRuns(prisma);
   const created = await ensureObservationPartitions(prismaPartitionSql(prisma), now);
   const { dropped, kept, rebuilt } = await dropExpiredPartitions(prisma, retention, now);
-  if (created.length > 0 || dropped.length > 0 || kept.length > 0)
-    logger.info({ created, dropped, kept, rebuilt }, "observation partitions maintained");
-  return { created, dropped, kept, rebuilt };
+  if (created.length > 0 || dropped.length > 0 || kept.length > 0 || rolledUp.length > 1)
+    logger.info({ created, dropped, kept, rebuilt, rolledUp }, "observation partitions maintained");
+  return { rolledUp, created, dropped, kept, rebuilt };
 }

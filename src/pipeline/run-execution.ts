@@ -115,8 +115,8 @@ export async function executeRun(
       })
       .catch((error: unknown) => log.warn({ err: (error as Error).message }, "raw archive pruning failed"));
   }
-  // Months ahead created, months past OBSERVATION_RETENTION_DAYS dropped: under the run lock, so
-  // no batch of this cluster is writing meanwhile.
+  // The run's candles rolled up, months ahead created, months past OBSERVATION_RETENTION_DAYS
+  // dropped: under the run lock, so no batch of this cluster is writing meanwhile.
   await maintainObservations(prisma, deps.observationRetention, log).catch((error: unknown) =>
     log.warn({ err: (error as Error).message }, "observation partition maintenance failed"),
   );

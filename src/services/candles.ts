@@ -95,9 +95,10 @@ export async function loadCandles(
     : Prisma.empty;
   const from = args.from ?? new Date(0);
   const to = args.to ?? new Date("9999-01-01T00:00:00Z");
-  // H1 and D1: the whole buckets inside [from, to) from the rollups (they hold every committed
-  // row, also those retention dropped), the partial buckets at an unaligned from or to from the
-  // raw rows. M5 is raw only. Both give the same numbers where both exist (rollup tests).
+  // H1 and D1: the whole buckets inside [from, to) from the rollups (they hold every rolled-up
+  // row, also those retention dropped), the partial buckets at an unaligned from or to and the
+  // buckets of runs not rolled up yet from the raw rows. M5 is raw only. Both give the same
+  // numbers where both exist (candle-rollups.test.ts).
   const stepMs = step * 1000;
   const whole = (ROLLUP_INTERVALS as readonly number[]).includes(step)
     ? {
@@ -106,9 +107,31 @@ export async function loadCandles(
       }
     : null;
   const useRollups = args.rollups !== false && whole !== null && whole.from < whole.to;
-  const rawRange = useRollups
-    ? Prisma.sql`AND NOT (observed_at >= ${whole.from} AND observed_at < ${whole.to})`
+  // Buckets a run not rolled up yet (the one writing, or one that crashed) wrote into: read from
+  // the raw rows until its end rolls them up.
+  const dirty = useRollups
+    ? Prisma.sql`WITH dirty AS (
+        SELECT DISTINCT date_bin(make_interval(secs => ${step}), m.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+          AS bucket
+        FROM market_observation m
+        WHERE m.run_id IN (SELECT id FROM etl_run WHERE rolled_up_at IS NULL)
+          AND m.asset_id = ${assetId}
+          AND m.observed_at >= ${whole.from} AND m.observed_at < ${whole.to}
+          AND (m.bar_seconds IS NULL OR m.bar_seconds <= ${step})
+      )`
     : Prisma.empty;
+  const rawRows = useRollups
+    ? Prisma.sql`(
+        SELECT * FROM market_observation
+        WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${to}
+          AND NOT (observed_at >= ${whole.from} AND observed_at < ${whole.to})
+        UNION ALL
+        SELECT m.* FROM dirty d JOIN market_observation m ON m.asset_id = ${assetId}
+          AND m.observed_at >= d.bucket AND m.observed_at < d.bucket + make_interval(secs => ${step})
+      ) o`
+    : Prisma.sql`(
+        SELECT * FROM market_observation WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${to}
+      ) o`;
   // Hour rows make H1 candles; a D1 candle combines its day's hour rows and day row (the bars
   // longer than an hour). Per source each rollup row is one candidate for open and close, so
   // ordering them as the raw aggregate orders rows gives the same choice.
@@ -135,6 +158,7 @@ export async function loadCandles(
         FROM candle_rollup r
         WHERE r.asset_id = ${assetId} AND r.interval_seconds <= ${step}::int
           AND r.bucket >= ${whole.from} AND r.bucket < ${whole.to}
+          AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.bucket = ${rollupBucket})
           ${rollupSourceFilter}
         GROUP BY 1
       ) g
@@ -144,12 +168,14 @@ export async function loadCandles(
         FROM candle_rollup r CROSS JOIN LATERAL unnest(r.late_commits_ms) AS c(ms)
         WHERE r.asset_id = ${assetId} AND r.interval_seconds <= ${step}::int
           AND r.bucket >= ${whole.from} AND r.bucket < ${whole.to}
+          AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.bucket = ${rollupBucket})
           ${rollupSourceFilter}
           AND c.ms >= (extract(epoch FROM ${rollupBucket}) * 1000)::bigint + ${(step + finality.seconds) * 1000}::bigint
         GROUP BY 1
       ) v ON v.bucket = g.bucket`
     : Prisma.empty;
   const rows = await prisma.$queryRaw<CandleRow[]>`
+    ${dirty}
     SELECT * FROM (
       SELECT * FROM (
         SELECT date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
@@ -168,12 +194,8 @@ export async function loadCandles(
           count(DISTINCT (source, committed_at)) FILTER (WHERE committed_at >=
             date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
               + make_interval(secs => ${step + finality.seconds}))::int AS revision
-        FROM market_observation
-        WHERE asset_id = ${assetId}
-          AND observed_at >= ${from}
-          AND observed_at < ${to}
-          AND (bar_seconds IS NULL OR bar_seconds <= ${step})
-          ${rawRange}
+        FROM ${rawRows}
+        WHERE (bar_seconds IS NULL OR bar_seconds <= ${step})
           ${sourceFilter}
         GROUP BY 1
       ) raw

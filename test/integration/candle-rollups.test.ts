@@ -7,6 +7,7 @@ import {
   prismaPartitionSql,
 } from "../../src/db/observation-partitions.ts";
 import { upsertObservations } from "../../src/pipeline/batch-writer.ts";
+import { rollUpPendingRuns } from "../../src/pipeline/candle-rollups.ts";
 import { dropExpiredPartitions } from "../../src/pipeline/observation-retention.ts";
 import { type Candle, type Interval, loadCandles } from "../../src/services/candles.ts";
 import { EMPTY_MARKET_FIELDS, type NormalizedRecord, type SourceId } from "../../src/sources/record.ts";
@@ -110,24 +111,38 @@ describeOnEachDatabase(
         fc.asyncProperty(
           fc.array(fc.array(rowArb(origin), { minLength: 1, maxLength: 25 }), { minLength: 1, maxLength: 4 }),
           fc.subarray(SOURCES, { minLength: 1 }),
-          async (batches, sources) => {
+          fc.nat(),
+          async (batches, sources, cut) => {
             await scenario.database.reset();
             const ids = await setup(scenario.db);
-            await write(scenario.db, ids, batches);
-            for (const interval of ["H1", "D1"] as const) {
-              const all = await bothWays(scenario.db, ids.assetId, { interval });
-              expect(all.rolled).toEqual(all.raw);
-              expect(all.rolled.length).toBeGreaterThan(0);
-              const some = await bothWays(scenario.db, ids.assetId, { interval, sources });
-              expect(some.rolled).toEqual(some.raw);
-            }
+            const split = cut % (batches.length + 1);
+            const check = async () => {
+              for (const interval of ["H1", "D1"] as const) {
+                const all = await bothWays(scenario.db, ids.assetId, { interval });
+                expect(all.rolled).toEqual(all.raw);
+                expect(all.rolled.length).toBeGreaterThan(0);
+                const some = await bothWays(scenario.db, ids.assetId, { interval, sources });
+                expect(some.rolled).toEqual(some.raw);
+              }
+            };
+            // A first run's batches, rolled up at its end; then a second run's (rewrites of the
+            // first's keys among them), read while it runs (its buckets from raw rows) and after.
+            await write(scenario.db, ids, batches.slice(0, split));
+            expect(await rollUpPendingRuns(scenario.db.prisma)).toEqual([ids.runId]);
+            const second = await scenario.db.prisma.etlRun.create({
+              data: { trigger: "CLI", requested: SOURCES },
+            });
+            await write(scenario.db, { ...ids, runId: second.id }, batches.slice(split));
+            await check();
+            await rollUpPendingRuns(scenario.db.prisma);
+            await check();
           },
         ),
         { numRuns: 12, seed: 19 },
       );
     });
 
-    it("recompute a bucket whose row was corrected: the old high goes", async () => {
+    it("recompute a bucket whose row a later run corrected: the old high goes", async () => {
       const ids = await setup(scenario.db);
       const at = new Date(Date.UTC(2026, 10, 3, 10, 5));
       const quote = (observedAt: Date, price: number): Row => ({
@@ -138,13 +153,25 @@ describeOnEachDatabase(
         barSeconds: null,
       });
       await write(scenario.db, ids, [[quote(at, 100), quote(new Date(at.getTime() + 60_000), 90)]]);
-      expect(
-        (await loadCandles(scenario.db.prisma, ids.assetId, { interval: "H1" }, FINALITY))[0]?.high,
-      ).toBe(100);
-      await write(scenario.db, ids, [[quote(at, 80)]]);
-      const { rolled, raw } = await bothWays(scenario.db, ids.assetId, { interval: "H1" });
-      expect(rolled).toEqual(raw);
-      expect(rolled[0]).toMatchObject({ open: 80, high: 90, low: 80, close: 90, observations: 2 });
+      await rollUpPendingRuns(scenario.db.prisma);
+      const stored = await scenario.db.prisma.candleRollup.findMany({ where: { intervalSeconds: 3_600 } });
+      expect(stored.map((r) => r.high)).toEqual([100]);
+      const next = await scenario.db.prisma.etlRun.create({
+        data: { trigger: "CLI", requested: ["COINGECKO"] },
+      });
+      await write(scenario.db, { ...ids, runId: next.id }, [[quote(at, 80)]]);
+      // While the correcting run goes on, its bucket is read from the raw rows.
+      const during = await bothWays(scenario.db, ids.assetId, { interval: "H1" });
+      expect(during.rolled).toEqual(during.raw);
+      expect(during.rolled[0]).toMatchObject({ open: 80, high: 90, low: 80, close: 90, observations: 2 });
+      // Its end recomputes the bucket: the old high is gone from the rollup too.
+      await rollUpPendingRuns(scenario.db.prisma);
+      const after = await scenario.db.prisma.candleRollup.findMany({ where: { intervalSeconds: 3_600 } });
+      expect(after.map((r) => [r.open, r.high, r.low, r.close, r.observations])).toEqual([
+        [80, 90, 80, 90, 2],
+      ]);
+      const rolled = await bothWays(scenario.db, ids.assetId, { interval: "H1" });
+      expect(rolled.rolled).toEqual(during.rolled);
     });
 
     it("read partial buckets at an unaligned from and to from raw rows, whole ones from the rollups, equal to raw", async () => {
@@ -158,6 +185,7 @@ describeOnEachDatabase(
         barSeconds: null,
       }));
       await write(scenario.db, ids, [rows]);
+      await rollUpPendingRuns(scenario.db.prisma);
       const from = new Date(origin + 90 * 60_000);
       const to = new Date(origin + 13 * HOUR + 20 * 60_000);
       const { rolled, raw } = await bothWays(scenario.db, ids.assetId, { interval: "H1", from, to });
@@ -218,6 +246,7 @@ describeOnEachDatabase(
         ),
       };
       expect(before.D1.length).toBeGreaterThanOrEqual(5);
+      await rollUpPendingRuns(scenario.db.prisma);
 
       const outcome = await dropExpiredPartitions(
         scenario.db.prisma,
@@ -226,7 +255,7 @@ describeOnEachDatabase(
       );
       const month = monthPartition(old.getUTCFullYear(), old.getUTCMonth()).name;
       expect(outcome.dropped).toContain(month);
-      // The write path had rolled every row up already: nothing to rebuild.
+      // The run's end had rolled every row up already: nothing to rebuild.
       expect(outcome.rebuilt).toEqual([]);
       const left = await scenario.db.prisma.$queryRaw<{ n: number }[]>`
         SELECT count(*)::int AS n FROM market_observation WHERE observed_at >= ${old} AND observed_at < ${new Date(old.getTime() + 3 * DAY)}`;
@@ -240,7 +269,7 @@ describeOnEachDatabase(
       }
     });
 
-    it("rebuild a month's rollups from its rows before dropping it when they are missing", async () => {
+    it("rebuild a month's rollups from its rows before dropping it when its run never rolled them up", async () => {
       const ids = await setup(scenario.db);
       const now = new Date();
       const old = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 5, 10, 12));
@@ -260,7 +289,8 @@ describeOnEachDatabase(
       const expected = comparable(
         await loadCandles(scenario.db.prisma, ids.assetId, { interval: "H1", rollups: false }, FINALITY),
       );
-      await scenario.db.prisma.$executeRaw`DELETE FROM candle_rollup`;
+      // The run never ended (a crash): nothing was rolled up.
+      expect(await scenario.db.prisma.candleRollup.count()).toBe(0);
       const outcome = await dropExpiredPartitions(
         scenario.db.prisma,
         { retentionDays: 90, resumeHours: 0 },

@@ -29,12 +29,20 @@ CREATE TABLE "candle_rollup" (
     CONSTRAINT "candle_rollup_pkey" PRIMARY KEY ("asset_id","interval_seconds","bucket","source")
 );
 
--- Every batch updates its buckets' rows in place: room on each page lets those updates stay
--- heap-only (no index entry per update; no indexed column ever changes).
+-- Every run's end rewrites the current hour's rows in place: room on each page lets those updates
+-- stay heap-only (no index entry per update; no indexed column ever changes).
 ALTER TABLE "candle_rollup" SET (fillfactor = 70);
 
 -- AddForeignKey
 ALTER TABLE "candle_rollup" ADD CONSTRAINT "candle_rollup_asset_id_fkey" FOREIGN KEY ("asset_id") REFERENCES "asset"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- A run is rolled up once its buckets are (null: running, or crashed before its end; the next run's
+-- end rolls it up). loadCandles reads the buckets of runs not rolled up from the raw rows, found
+-- through (run_id, asset_id).
+ALTER TABLE "etl_run" ADD COLUMN "rolled_up_at" TIMESTAMPTZ(3);
+CREATE INDEX "etl_run_rolled_up_at_idx" ON "etl_run"("rolled_up_at");
+DROP INDEX "market_observation_run_id_idx";
+CREATE INDEX "market_observation_run_id_asset_id_idx" ON "market_observation"("run_id", "asset_id");
 
 -- Backfill from every stored observation (the same aggregate as src/pipeline/candle-rollups.ts):
 -- a point quote or a bar of at most an hour goes to its hour's row, a bar of at most a day to its
@@ -67,3 +75,6 @@ FROM (
   FROM "market_observation" m WHERE m.bar_seconds IS NULL OR m.bar_seconds <= 86400
 ) o
 GROUP BY 1, 2, 3, 4;
+
+-- Every run's rows are in the rollups now.
+UPDATE "etl_run" SET "rolled_up_at" = now();
