@@ -14,7 +14,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: "unit",
-          include: ["src/**/*.test.ts"],
+          // test/page: the live page's DOM-free modules (public/*.js), which public/ must not hold.
+          include: ["src/**/*.test.ts", "test/page/**/*.test.ts"],
           environment: "node",
           sequence: { groupOrder: 0 },
         },

@@ -17,6 +17,17 @@ import { log, median, percentile, row } from "./results.ts";
 const SUBSCRIPTION = `subscription {
   marketUpdates { kind seq observation { priceUsd observedAt source asset { symbol name } } latestPrice { priceUsd } }
 }`;
+/**
+ * A frontend's first subscription (#17): a watchlist's consensus as of seq N, then every update
+ * after N. The watchlist is the symbols the batches write to, so every update matches, as for the
+ * plain subscribers, and the updates are the same bytes.
+ */
+const SNAPSHOT_SUBSCRIPTION = `subscription($symbols: [String!]) {
+  marketUpdates(symbols: $symbols, snapshot: true) {
+    kind seq observation { priceUsd observedAt source asset { symbol name } } latestPrice { priceUsd }
+    snapshot { id priceUsd spreadPct asset { symbol name } }
+  }
+}`;
 
 /** What one side (ours or raw) received: per client, the seqs of this round and when they came. */
 class Receipts {
@@ -63,9 +74,13 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
   const db = await createDatabase({ url, dataDir: "unused", logger });
   const bus = createEventBus({ transport: createPgEventTransport({ db, logger }) });
   const run = await db.prisma.etlRun.create({ data: { trigger: "CLI", requested: ["CSV"] } });
-  const assets = (
-    await db.prisma.asset.findMany({ take: 10, orderBy: { id: "asc" }, select: { id: true } })
-  ).map((a) => a.id);
+  const benchAssets = await db.prisma.asset.findMany({
+    take: 10,
+    orderBy: { id: "asc" },
+    select: { id: true, symbol: true },
+  });
+  const assets = benchAssets.map((a) => a.id);
+  const watchlist = [...new Set(benchAssets.map((a) => a.symbol))];
   if (assets.length === 0) throw new Error("fan-out needs assets: run the end-to-end scenario first");
 
   const ours = await startProcess(
@@ -111,8 +126,21 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
 
   const oursReceipts = new Receipts();
   const errors: unknown[] = [];
-  let frameTemplate: unknown = null;
-  const subscribeMany = (n: number, receipts: Receipts) =>
+  /** The first update frame each subscription query was sent: the bytes the baseline sends. */
+  const frameTemplates = new Map<string, unknown>();
+  interface Subscription {
+    query: string;
+    variables?: Record<string, unknown>;
+    /** A SNAPSHOT event arrived at client i (its seq: where its updates start). */
+    onSnapshot?: (client: number, seq: number) => void;
+    /** Client i sends its subscribe message now. */
+    onSubscribe?: (client: number) => void;
+  }
+  const subscribeMany = (
+    n: number,
+    receipts: Receipts,
+    subscription: Subscription = { query: SUBSCRIPTION },
+  ) =>
     openMany(n, async (i) => {
       const client = createClient({
         url: `ws://127.0.0.1:${ours.port}/graphql`,
@@ -128,15 +156,17 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
         });
         client.on("closed", (e) => reject(new Error(`closed before connecting: ${JSON.stringify(e)}`)));
       });
-      client.subscribe<{ marketUpdates: { seq: string } }>(
-        { query: SUBSCRIPTION },
+      subscription.onSubscribe?.(i);
+      client.subscribe<{ marketUpdates: { kind: string; seq: string } }>(
+        { query: subscription.query, variables: subscription.variables },
         {
           next: (value) => {
             if (value.errors) errors.push(value.errors);
-            const seq = value.data?.marketUpdates.seq;
-            if (seq !== undefined) {
-              frameTemplate ??= value;
-              receipts.add(i, Number(seq));
+            const update = value.data?.marketUpdates;
+            if (update?.kind === "SNAPSHOT") subscription.onSnapshot?.(i, Number(update.seq));
+            else if (update?.seq !== undefined) {
+              if (!frameTemplates.has(subscription.query)) frameTemplates.set(subscription.query, value);
+              receipts.add(i, Number(update.seq));
             }
           },
           error: (e) => errors.push(e),
@@ -181,9 +211,9 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
   );
   // The baseline sends the bytes our server sent, with its own seq.
   let rawSeq = 0;
-  const publishRaw = async (): Promise<number> => {
+  const publishRaw = async (query = SUBSCRIPTION): Promise<number> => {
     rawSeq++;
-    const frame = structuredClone(frameTemplate) as { data: { marketUpdates: { seq: string } } };
+    const frame = structuredClone(frameTemplates.get(query)) as { data: { marketUpdates: { seq: string } } };
     frame.data.marketUpdates.seq = String(rawSeq);
     const bytes = JSON.stringify({ id: randomUUID(), type: "next", payload: frame });
     const res = await fetch(`http://127.0.0.1:${raw.port}/publish`, {
@@ -220,61 +250,125 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
     };
   }
 
-  const ratios: number[] = [];
-  const oursRates: number[] = [];
-  const p99s: number[] = [];
-  let lost = 0;
-  let duplicates = 0;
-  let rssPeak = subscribed.rss;
-  for (let r = 0; r < rounds; r++) {
-    log(`fan-out round ${r + 1}/${rounds}`);
-    const baseline = await measure(publishRaw, rawReceipts);
-    const ourRound = await measure(commitBatch, oursReceipts);
-    rssPeak = Math.max(rssPeak, rssOf(oursPid));
-    ratios.push(ourRound.msgPerSec / baseline.msgPerSec);
-    oursRates.push(ourRound.msgPerSec);
-    p99s.push(ourRound.p99);
-    lost += ourRound.lost;
-    duplicates += ourRound.duplicates;
+  /** Interleaved rounds: the raw broadcast, then ours, each its median over the rounds. */
+  async function rounds_(label: string, receipts: Receipts, query: string) {
+    const ratios: number[] = [];
+    const rates: number[] = [];
+    const p99s: number[] = [];
+    let lost = 0;
+    let duplicates = 0;
+    for (let r = 0; r < rounds; r++) {
+      log(`fan-out${label} round ${r + 1}/${rounds}`);
+      const baseline = await measure(() => publishRaw(query), rawReceipts);
+      const ourRound = await measure(commitBatch, receipts);
+      rssPeak = Math.max(rssPeak, rssOf(oursPid));
+      ratios.push(ourRound.msgPerSec / baseline.msgPerSec);
+      rates.push(ourRound.msgPerSec);
+      p99s.push(ourRound.p99);
+      lost += ourRound.lost;
+      duplicates += ourRound.duplicates;
+    }
+    return { ratio: median(ratios), rate: median(rates), p99: median(p99s), lost, duplicates };
   }
-
+  let rssPeak = subscribed.rss;
+  const plain = await rounds_("", oursReceipts, SUBSCRIPTION);
   // Held after the traffic too: a connection must not keep what its messages needed.
   const after = await held();
   for (const c of graphqlClients) await c.dispose();
+
+  // snapshot: true (#17). The subscribers connect while batches commit at the same rate: the time
+  // from subscribe to the SNAPSHOT event is the snapshot's own cost under load, and each must get
+  // every update after its snapshot's seq (nothing missing, nothing twice at the seam). Then the
+  // same rounds as above, with these subscribers.
+  const snapReceipts = new Receipts();
+  const snapshotAt: number[] = [];
+  const snapshotSeq: number[] = [];
+  const subscribedAt: number[] = [];
+  const loadSent: number[] = [];
+  let loading = true;
+  const load = (async () => {
+    const started = performance.now();
+    for (let i = 0; loading; i++) {
+      const wait = started + (i * 1_000) / rate - performance.now();
+      if (wait > 0) await sleep(wait);
+      loadSent.push(await commitBatch());
+    }
+  })();
+  await sleep(500);
+  const snapshotClients = await subscribeMany(clients, snapReceipts, {
+    query: SNAPSHOT_SUBSCRIPTION,
+    variables: { symbols: watchlist },
+    onSubscribe: (i) => {
+      subscribedAt[i] = performance.now();
+    },
+    onSnapshot: (i, seq) => {
+      snapshotAt[i] = performance.now();
+      snapshotSeq[i] = seq;
+    },
+  });
+  if (!(await until(() => snapshotSeq.filter((x) => x !== undefined).length >= clients, 120_000)))
+    throw new Error(
+      `only ${snapshotSeq.filter((x) => x !== undefined).length} of ${clients} snapshots arrived`,
+    );
+  await sleep(1_000);
+  loading = false;
+  await load;
+  const lastLoad = loadSent.at(-1)!;
+  await until(
+    () =>
+      Array.from({ length: clients }, (_, i) => snapReceipts.perClient[i]).every((seen) =>
+        seen?.has(lastLoad),
+      ),
+    15_000,
+  );
+  let seamLost = 0;
+  for (let i = 0; i < clients; i++) {
+    const seen = snapReceipts.perClient[i] ?? new Set<number>();
+    for (const seq of loadSent) if (seq > snapshotSeq[i]! && !seen.has(seq)) seamLost++;
+    // Nothing at or below the snapshot's seq: the snapshot already holds it.
+    for (const seq of seen) if (seq <= snapshotSeq[i]!) seamLost++;
+  }
+  const seamDuplicates = snapReceipts.duplicates;
+  const snapshotMs = snapshotAt.map((at, i) => at - subscribedAt[i]!);
+  const withSnapshot = await rounds_(" (snapshot: true)", snapReceipts, SNAPSHOT_SUBSCRIPTION);
+
+  for (const c of snapshotClients) await c.dispose();
   for (const s of rawSockets) s.terminate();
   await stop(ours.child);
   await stop(raw.child);
   await db.close();
 
   const scenario = `fan-out (${clients} subscribers, ${rate} batch events/s)`;
-  const rate0 = median(oursRates);
-  row({
-    scenario,
-    metric: "msg/s delivered vs raw ws broadcast of the same bytes",
-    value: rate0,
-    baseline: rate0 / median(ratios),
-    ratio: median(ratios),
-    target: ">= 0.20",
-    check: (x) => x >= 0.2,
-  });
-  row({
-    scenario,
-    metric: "updates lost or duplicated (all rounds)",
-    value: lost + duplicates + errors.length,
-    baseline: null,
-    ratio: null,
-    target: "= 0",
-    check: (_r, v) => v === 0,
-  });
-  row({
-    scenario,
-    metric: "p99 ms, start of the commit -> client",
-    value: median(p99s),
-    baseline: null,
-    ratio: null,
-    target: "<= 250",
-    check: (_r, v) => v <= 250,
-  });
+  const targetRows = (scenario: string, m: typeof plain, extraLost: number) => {
+    row({
+      scenario,
+      metric: "msg/s delivered vs raw ws broadcast of the same bytes",
+      value: m.rate,
+      baseline: m.rate / m.ratio,
+      ratio: m.ratio,
+      target: ">= 0.20",
+      check: (x) => x >= 0.2,
+    });
+    row({
+      scenario,
+      metric: "updates lost or duplicated (all rounds)",
+      value: m.lost + m.duplicates + extraLost,
+      baseline: null,
+      ratio: null,
+      target: "= 0",
+      check: (_r, v) => v === 0,
+    });
+    row({
+      scenario,
+      metric: "p99 ms, start of the commit -> client",
+      value: m.p99,
+      baseline: null,
+      ratio: null,
+      target: "<= 250",
+      check: (_r, v) => v <= 250,
+    });
+  };
+  targetRows(scenario, plain, errors.length);
   row({
     scenario,
     // RSS moves by megabytes for reasons of its own (allocator, code space); the V8 heap after a
@@ -306,4 +400,25 @@ export async function benchFanout(url: string, quick: boolean, logger: Logger) {
     baseline: null,
     target: null,
   });
+
+  const snapScenario = `fan-out (${clients} subscribers with snapshot: true, ${rate} batch events/s)`;
+  targetRows(snapScenario, withSnapshot, 0);
+  row({
+    scenario: snapScenario,
+    metric: `updates lost, duplicated or at/below the snapshot's seq, subscribing while batches commit (${loadSent.length} batches)`,
+    value: seamLost + seamDuplicates,
+    baseline: null,
+    ratio: null,
+    target: "= 0",
+    check: (_r, v) => v === 0,
+  });
+  for (const p of [50, 99]) {
+    row({
+      scenario: snapScenario,
+      metric: `p${p} ms, subscribe -> SNAPSHOT (${watchlist.length} symbols; ${clients} subscribing, 50 at a time, while batches commit)`,
+      value: percentile(snapshotMs, p),
+      baseline: null,
+      target: null,
+    });
+  }
 }

@@ -15,13 +15,17 @@ export function startProcess(
   args: string[],
   env: Record<string, string>,
   ready: RegExp,
-  options: { inspect?: boolean } = {},
+  options: { inspect?: boolean; nodeArgs?: string[] } = {},
 ): Promise<Started> {
   const inspect = options.inspect ? ["--inspect=127.0.0.1:0"] : [];
-  const child = spawn(process.execPath, [...inspect, "--import", "tsx", ...args], {
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...inspect, ...(options.nodeArgs ?? []), "--import", "tsx", ...args],
+    {
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   const collect = (d: unknown) => {
     out += String(d);

@@ -20,6 +20,7 @@ import {
   loadFixture,
   startReplayServer,
 } from "../test/support/replay-server.ts";
+import { benchCapacity } from "./capacity.ts";
 import { benchFanout } from "./fanout.ts";
 import { benchPgliteQueries, benchPostgresQueries } from "./queries.ts";
 import { log, median, row, rows } from "./results.ts";
@@ -28,7 +29,8 @@ import { benchStartup } from "./startup.ts";
 
 const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
-// --only ingest,e2e,query,fanout,slow,startup (development): the named scenario groups only.
+// --only ingest,e2e,query,fanout,capacity,slow,startup (development): the named scenario groups only.
+// --cpu-prof: the capacity scenario's server writes a CPU profile (its path is logged).
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = (group: string) => !onlyArg || onlyArg.split(",").includes(group);
 const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -405,6 +407,7 @@ async function main() {
   await benchEndToEnd(url);
   if (only("query")) await benchPostgresQueries(url, quick);
   if (only("fanout")) await benchFanout(url, quick, logger);
+  if (only("capacity")) await benchCapacity(url, quick, logger, process.argv.includes("--cpu-prof"));
   await drop();
   if (only("query")) await benchPgliteQueries(quick);
   const machine = {

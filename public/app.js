@@ -1,195 +1,131 @@
-// The live prices page: one GraphQL query for the table, then marketUpdates over graphql-ws.
-// On reconnect the subscription resumes from the last seq it saw (afterSeq); RESYNC refetches.
-import { createClient } from "/vendor/graphql-ws/client.js";
+// The live prices page: the table (asset list over HTTP, prices from marketUpdates with
+// snapshot: true, resumed with afterSeq) and, at #asset=<id>&interval=<M5|H1|D1>, an asset's
+// detail view. Modules: table.js, market-stream.js, detail.js (candle-chart.js, run-strip.js).
+import { createDetail, INTERVALS } from "./detail.js";
+import { clock } from "./format.js";
+import { createLiveClient, query } from "./graphql.js";
+import { createMarketStream } from "./market-stream.js";
+import { createTable } from "./table.js";
 
-const SOURCES = ["COINGECKO", "COINPAPRIKA", "CSV"];
-const LATEST =
-  "latestPrice { priceUsd observedAt spreadPct disputed sources { source priceUsd deviationPct included excludedReason } }";
 const TABLE_QUERY = `query Table {
   assets(first: 25) {
     edges { node {
       id rank symbol name
-      ${LATEST}
       marketData(first: 1) { edges { node { change24hPct } } }
       priceHistory(interval: D1, limit: 30) { close }
     } }
   }
 }`;
-const UPDATES = `subscription Live($afterSeq: BigInt) {
-  marketUpdates(afterSeq: $afterSeq) {
-    kind seq
-    observation { source priceUsd change24hPct observedAt asset { id } }
-    ${LATEST}
-  }
-}`;
 
-const rows = new Map();
-const tbody = document.querySelector("#prices tbody");
 const connection = document.getElementById("connection");
 const seqLabel = document.getElementById("seq");
+const behindLabel = document.getElementById("behind");
 
-const usd = (v) =>
-  v == null
-    ? "–"
-    : v.toLocaleString("en-US", {
-        style: "currency",
-        currency: "USD",
-        maximumFractionDigits: v >= 1000 ? 0 : v >= 1 ? 2 : 6,
-      });
-const pct = (v) => (v == null ? "–" : `${v > 0 ? "+" : ""}${v.toFixed(2)} %`);
-const time = (iso) => (iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 16) : "–");
-
-function sparkline(values) {
-  if (values.length < 2) return "";
-  const w = 110;
-  const h = 28;
-  const min = Math.min(...values);
-  const max = Math.max(...values);
-  const span = max - min || 1;
-  const points = values.map(
-    (v, i) => `${(i / (values.length - 1)) * w},${h - ((v - min) / span) * (h - 4) - 2}`,
-  );
-  const color = values.at(-1) >= values[0] ? "var(--up)" : "var(--down)";
-  return `<svg class="spark" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><polyline fill="none" stroke="${color}" stroke-width="1.6" points="${points.join(" ")}"/></svg>`;
-}
-
-function flash(cell, before, after) {
-  if (before == null || after == null || before === after) return;
-  cell.classList.remove("flash-up", "flash-down");
-  void cell.offsetWidth; // restart the animation
-  cell.classList.add(after > before ? "flash-up" : "flash-down");
-}
-
-function renderPrices(row, latest) {
-  const previous = row.consensus;
-  row.consensus = latest?.priceUsd ?? null;
-  row.cells.consensus.textContent = usd(row.consensus);
-  row.cells.consensus.dataset.price = String(row.consensus ?? "");
-  // A disputed consensus is shown as such: the included sources disagree beyond the threshold.
-  row.cells.consensus.classList.toggle("disputed", Boolean(latest?.disputed));
-  row.cells.consensus.title = latest?.disputed
-    ? `disputed: the sources disagree by ${latest.spreadPct.toFixed(1)} %`
-    : latest?.spreadPct != null
-      ? `sources agree within ${latest.spreadPct.toFixed(2)} %`
-      : "";
-  flash(row.cells.consensus, previous, row.consensus);
-  row.cells.observed.textContent = time(latest?.observedAt);
-  for (const source of SOURCES) {
-    const cell = row.cells[source];
-    const s = latest?.sources.find((x) => x.source === source);
-    const before = row.source[source];
-    row.source[source] = s?.priceUsd ?? null;
-    cell.textContent = usd(s?.priceUsd);
-    cell.classList.toggle("stale", Boolean(s && !s.included));
-    cell.title = s
-      ? s.included
-        ? `deviation from consensus ${pct(s.deviationPct)}`
-        : (s.excludedReason ?? "excluded")
-      : "no price from this source";
-    flash(cell, before, row.source[source]);
-  }
-}
-
-function renderTable(assets) {
-  rows.clear();
-  tbody.innerHTML = "";
-  for (const a of assets) {
-    const tr = document.createElement("tr");
-    tr.dataset.assetId = a.id;
-    tr.innerHTML = `<td class="num muted">${a.rank ?? ""}</td>
-      <td class="asset"><b>${a.symbol}</b><span>${a.name}</span></td>
-      <td class="num consensus"></td>${SOURCES.map((s) => `<td class="num source" data-source="${s}"></td>`).join("")}
-      <td class="num change"></td><td>${sparkline(a.priceHistory.map((c) => c.close))}</td><td class="num muted observed"></td>`;
-    const cells = {
-      consensus: tr.querySelector(".consensus"),
-      change: tr.querySelector(".change"),
-      observed: tr.querySelector(".observed"),
-    };
-    for (const s of SOURCES) cells[s] = tr.querySelector(`[data-source="${s}"]`);
-    const row = { cells, consensus: null, source: {} };
-    rows.set(a.id, row);
-    renderPrices(row, a.latestPrice);
-    setChange(row, a.marketData.edges[0]?.node.change24hPct);
-    tbody.append(tr);
-  }
-  if (assets.length === 0)
-    tbody.innerHTML = `<tr class="empty"><td colspan="9">No data yet: the first ETL run is on its way.</td></tr>`;
-}
-
-function setChange(row, value) {
-  row.cells.change.textContent = pct(value);
-  row.cells.change.className = `num change ${value > 0 ? "up" : value < 0 ? "down" : ""}`;
-}
-
-async function loadTable() {
-  const res = await fetch("/graphql", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: TABLE_QUERY }),
-  });
-  const body = await res.json();
-  if (body.errors) throw new Error(body.errors[0].message);
-  renderTable(body.data.assets.edges.map((e) => e.node));
-}
+/** Every asset's consensus, from the stream's snapshot and updates (the detail view reads it). */
+const prices = new Map();
+/** symbol, name and rank of the assets the page knows. */
+const assets = new Map();
 
 function setConnection(state, text) {
   connection.className = `pill ${state}`;
   connection.textContent = text;
 }
 
-// graphql-ws re-sends the same payload object when it reconnects: keeping afterSeq up to date in
-// it makes every reconnect resume exactly after the last update this page has seen.
-const payload = { query: UPDATES, variables: { afterSeq: null } };
-const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
-const client = createClient({
-  url: wsUrl,
-  lazy: true,
-  retryAttempts: Number.POSITIVE_INFINITY,
-  shouldRetry: () => true,
-  keepAlive: 10_000,
-  on: {
-    connecting: () =>
-      setConnection(
-        payload.variables.afterSeq === null ? "connecting" : "reconnecting",
-        payload.variables.afterSeq === null ? "connecting…" : "reconnecting…",
-      ),
-    connected: () => setConnection("live", "live"),
-    closed: () => setConnection("reconnecting", "reconnecting…"),
+let stream = null;
+const client = createLiveClient({
+  connecting: (isRetry) =>
+    setConnection(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…"),
+  connected: (_socket, _payload, wasRetry) => {
+    setConnection("live", "live");
+    // candleUpdates has no resume point: after a drop the chart reads its history again.
+    if (wasRetry) detail.reconnected();
+  },
+  closed: () => {
+    setConnection("reconnecting", "reconnecting…");
+    stream?.socketClosed();
   },
 });
 
-function onUpdate(update) {
-  if (update.kind === "RESYNC") {
-    payload.variables.afterSeq = update.seq;
-    void loadTable();
-    return;
+const table = createTable(document.querySelector("#prices tbody"), {
+  onSelect: (id) => navigate({ asset: id, interval: route().interval }),
+});
+const detail = createDetail({ root: document.getElementById("detail"), client, prices, assets });
+
+// ---- routing: #asset=<id>&interval=<M5|H1|D1> opens the detail view; no hash closes it.
+function route() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const interval = params.get("interval");
+  return { asset: params.get("asset"), interval: INTERVALS.includes(interval) ? interval : "D1" };
+}
+function navigate({ asset, interval }) {
+  const hash = asset ? `#asset=${encodeURIComponent(asset)}&interval=${interval}` : "";
+  history.pushState(null, "", hash || location.pathname + location.search);
+  applyRoute();
+}
+function applyRoute() {
+  const { asset, interval } = route();
+  if (asset) {
+    detail.open(asset, interval);
+    table.select(asset);
+    document.getElementById("detail").scrollIntoView({ block: "nearest" });
+  } else {
+    detail.close();
+    table.select(null);
   }
-  if (update.kind === "GAP") void loadTable();
-  payload.variables.afterSeq = update.toSeq ?? update.seq;
-  seqLabel.textContent = `seq ${payload.variables.afterSeq}`;
-  if (update.kind !== "UPDATE") return;
-  const row = rows.get(update.observation.asset.id);
-  if (!row) return;
-  renderPrices(row, update.latestPrice);
-  if (update.observation.change24hPct != null) setChange(row, update.observation.change24hPct);
+}
+window.addEventListener("popstate", applyRoute);
+window.addEventListener("hashchange", applyRoute);
+document.querySelector("#detail .close").addEventListener("click", () => navigate({ asset: null }));
+document.querySelector("#detail .intervals").addEventListener("click", (e) => {
+  const interval = e.target.closest("button")?.dataset.interval;
+  if (interval && detail.assetId) navigate({ asset: detail.assetId, interval });
+});
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && detail.assetId) navigate({ asset: null });
+});
+
+// ---- the stream
+function onState({ seq, behind, stalled, heartbeatAt }) {
+  seqLabel.textContent = `seq ${seq ?? "–"}`;
+  seqLabel.title = heartbeatAt
+    ? `Last update applied (resume point); last heartbeat ${clock(heartbeatAt)} UTC`
+    : "Last update applied (resume point)";
+  behindLabel.hidden = !(behind > 0 || stalled);
+  behindLabel.textContent = stalled ? "no heartbeat: reconnecting" : `behind by ${behind} · catching up`;
+  behindLabel.title = stalled
+    ? "The server sends a heartbeat when it has nothing else to send; none came, so the socket is reopened"
+    : "The server's heartbeat says it committed updates this page has not received yet";
 }
 
 async function start() {
-  // The first subscription starts live (afterSeq null); reconnects resume after the last seq seen.
   try {
-    await loadTable();
+    const data = await query(TABLE_QUERY);
+    const list = data.assets.edges.map((e) => e.node);
+    for (const a of list) assets.set(a.id, { symbol: a.symbol, name: a.name, rank: a.rank });
+    table.render(list);
+    for (const [id, latest] of prices) table.applyPrice(id, latest);
   } catch (error) {
-    tbody.innerHTML = `<tr class="empty"><td colspan="9">Could not load prices: ${error.message}</td></tr>`;
+    table.message(`Could not load prices: ${error.message}`);
   }
-  client.subscribe(payload, {
-    next: ({ data, errors }) => {
-      if (errors) console.error(errors);
-      if (data) onUpdate(data.marketUpdates);
-    },
-    error: (error) => console.error(error),
-    complete: () => undefined,
-  });
 }
 
-window.coinflow = { rows, payload };
-void start();
+stream = createMarketStream(client, {
+  snapshot(list) {
+    prices.clear();
+    for (const latest of list) {
+      prices.set(latest.id, latest);
+      table.applyPrice(latest.id, latest);
+    }
+    detail.pricesReset();
+  },
+  update(u) {
+    const id = u.observation.asset.id;
+    if (u.latestPrice) prices.set(id, u.latestPrice);
+    table.applyPrice(id, u.latestPrice, u.observation.change24hPct);
+    detail.priceChanged(id);
+  },
+  state: onState,
+});
+
+window.coinflow = { table, prices, stream, client, detail };
+void start().then(applyRoute);

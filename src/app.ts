@@ -142,7 +142,7 @@ export function createApp(options: {
     services,
     scheduler,
     /** The GraphQL app without a listener (tests call it with yoga.fetch). */
-    createYoga: () => createYogaApp(graphql()),
+    createYoga: (overrides: { fastReads?: boolean } = {}) => createYogaApp({ ...graphql(), ...overrides }),
     /** The HTTP + WebSocket listener on config.server's host and port (start() binds it). */
     createServer: () =>
       createServer({

@@ -71,6 +71,12 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ["type", "name", "outcome"],
       registers,
     }),
+    fastReads: new Counter({
+      name: "graphql_fast_reads_total",
+      help: "Hot reads answered by one SQL statement, or fallen back to the general path (then run twice)",
+      labelNames: ["outcome"],
+      registers,
+    }),
     graphqlDuration: new Histogram({
       name: "graphql_operation_duration_seconds",
       help: "GraphQL operation duration by type",

@@ -1,5 +1,6 @@
 import type { PrismaClient, Tx } from "../db/database.ts";
 import { intArray } from "../db/int-array.ts";
+import { INTERVAL_SECONDS } from "../services/candles.ts";
 import type { NormalizedRecord, SourceId } from "../sources/record.ts";
 
 /** Serializes seq allocation: taken in each batch transaction before nextval, so seq order is commit order. */
@@ -132,6 +133,7 @@ export async function upsertObservations(
         observedAt: new Date(r.observed_at),
       });
   }
+  await recordLateCommits(tx, source, rowsWritten);
   return { written: rowsWritten, repeated };
 }
 
@@ -205,4 +207,29 @@ export async function updateAssetNames(
     UPDATE asset a SET symbol = u.symbol, name = u.name, updated_at = now()
     FROM json_to_recordset(${input}::json) AS u(id int, symbol text, name text)
     WHERE a.id = u.id AND (a.symbol, a.name) IS DISTINCT FROM (u.symbol, u.name)`;
+}
+
+/**
+ * Candle revisions (candles.ts): for every bucket of every candle interval that this batch wrote
+ * into after the bucket had ended, one row with this commit's time. Taken under the seq lock with
+ * the database's clock, so a commit's time is ordered as its seq is, and the live feed's finality
+ * fence (candle-feed.ts) can tell which commits came after a candle became final. A live run
+ * writes into buckets that have not ended: nothing is recorded for it.
+ */
+async function recordLateCommits(tx: Tx, source: SourceId, written: readonly WrittenRow[]) {
+  if (written.length === 0) return;
+  const intervals = Object.values(INTERVAL_SECONDS);
+  await tx.$executeRaw`
+    WITH at AS (SELECT clock_timestamp() AS t),
+    touched AS (
+      SELECT DISTINCT o.asset_id, i.secs,
+        date_bin(make_interval(secs => i.secs), o.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
+      FROM market_observation o CROSS JOIN unnest(${intervals}::int[]) AS i(secs)
+      WHERE o.seq = ANY(${written.map((w) => w.seq.toString())}::text[]::bigint[])
+        AND (o.bar_seconds IS NULL OR o.bar_seconds <= i.secs)
+    )
+    INSERT INTO candle_late_commit (asset_id, interval_seconds, bucket, committed_at, source)
+    SELECT touched.asset_id, touched.secs, touched.bucket, at.t, ${source}::"Source" FROM touched, at
+    WHERE touched.bucket + make_interval(secs => touched.secs) <= at.t
+    ON CONFLICT DO NOTHING`;
 }

@@ -25,7 +25,7 @@ const END = Prisma.sql`o.observed_at + make_interval(secs => COALESCE(o.bar_seco
 /** Rows that feed some candle (a bar longer than a day feeds none). */
 const FEEDS = Prisma.sql`(o.bar_seconds IS NULL OR o.bar_seconds <= 86400)`;
 const COLUMNS = Prisma.sql`(asset_id, source, interval_seconds, bucket, open, open_at, high, low, close, close_end,
-  close_at, bar_volume, bars, last_volume, last_volume_at, observations, late_commits_ms)`;
+  close_at, bar_volume, bars, last_volume, last_volume_at, observations)`;
 
 /** The aggregate of rows `o` (market_observation's columns) per (asset, source, step, bucket), in COLUMNS' order. */
 const AGGREGATE = Prisma.sql`
@@ -42,9 +42,7 @@ const AGGREGATE = Prisma.sql`
     (array_agg(o.volume_24h_usd ORDER BY o.observed_at DESC)
       FILTER (WHERE o.bar_seconds IS NULL AND o.volume_24h_usd IS NOT NULL))[1],
     max(o.observed_at) FILTER (WHERE o.bar_seconds IS NULL AND o.volume_24h_usd IS NOT NULL),
-    count(*)::int,
-    COALESCE(array_agg(DISTINCT (extract(epoch FROM o.committed_at) * 1000)::bigint)
-      FILTER (WHERE o.committed_at >= ${BUCKET} + make_interval(secs => ${STEP})), '{}')`;
+    count(*)::int`;
 
 /**
  * Recomputes rollups from raw rows: `rows` is a FROM item named `o` with market_observation's
@@ -68,8 +66,7 @@ export async function rollupFromRaw(
       open = EXCLUDED.open, open_at = EXCLUDED.open_at, high = EXCLUDED.high, low = EXCLUDED.low,
       close = EXCLUDED.close, close_end = EXCLUDED.close_end, close_at = EXCLUDED.close_at,
       bar_volume = EXCLUDED.bar_volume, bars = EXCLUDED.bars, last_volume = EXCLUDED.last_volume,
-      last_volume_at = EXCLUDED.last_volume_at, observations = EXCLUDED.observations,
-      late_commits_ms = EXCLUDED.late_commits_ms
+      last_volume_at = EXCLUDED.last_volume_at, observations = EXCLUDED.observations
     ${keepDropped ? Prisma.sql`WHERE EXCLUDED.observations >= r.observations` : Prisma.empty}`;
 }
 

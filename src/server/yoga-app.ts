@@ -9,6 +9,8 @@ import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { createScrubber, type Scrubber } from "../security/scrubber.ts";
 import { createClientAddress } from "./client-address.ts";
+import { useCountLimit } from "./count-limit.ts";
+import { useFastReads } from "./fast-reads.ts";
 import { createLocalGraphiQL } from "./graphiql.ts";
 import {
   useIntrospection,
@@ -39,6 +41,8 @@ export interface YogaAppOptions {
   trustProxy?: TrustProxy;
   /** METRICS_OPERATION_NAMES_MAX: distinct operation names kept as a metric label. */
   metricsOperationNamesMax?: number;
+  /** The one-statement path for hot reads (fast-reads.ts); off only to compare it with the general one. */
+  fastReads?: boolean;
 }
 
 /** The per-request server context: HTTP gives `req`, graphql-ws the rest (see graphql-ws.ts). */
@@ -96,8 +100,10 @@ export function createYogaApp(options: YogaAppOptions) {
       useLimitErrorCodes(),
       usePageSizeLimit(),
       useLimits({ production: options.production ?? false }),
+      useCountLimit(),
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
+      useFastReads({ enabled: options.fastReads, metrics: options.metrics, logger: log }),
       useCommitInvalidatedCache({
         bus: options.services.bus,
         ttlSeconds: options.responseCacheTtlSeconds ?? 0,

@@ -31,8 +31,11 @@ export async function boundedCount(
   const counted = await countUpTo(threshold + 1);
   if (counted <= threshold) return { count: counted, isEstimate: false };
   if (!unfiltered) return { count: counted, isEstimate: true };
+  // A partitioned table's own entry holds no rows (its reltuples stays -1): its partitions do.
   const rows = await prisma.$queryRaw<{ estimate: number | null }[]>`
-    SELECT reltuples::float8 AS estimate FROM pg_class WHERE oid = to_regclass(${table})`;
+    SELECT sum(reltuples) FILTER (WHERE reltuples >= 0)::float8 AS estimate FROM pg_class
+    WHERE oid = to_regclass(${table})
+      OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(${table}))`;
   // reltuples is -1 before the first ANALYZE (PostgreSQL 14+): then the count so far is all we know.
   // totalCount is a GraphQL Int: a table past 2^31 rows reports the largest one, still flagged.
   const estimate = Math.min(Math.round(rows[0]?.estimate ?? -1), 2 ** 31 - 1);

@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../db/database.ts";
+import type { PrismaClient, Tx } from "../db/database.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import { ROLLUP_INTERVALS } from "../pipeline/candle-rollups.ts";
 import type { SourceId } from "../sources/record.ts";
@@ -26,10 +26,9 @@ export interface Candle {
   revision: number;
 }
 
-/** When candles become final (CANDLE_FINALITY_SECONDS) and the clock they are judged by. */
+/** When candles become final: CANDLE_FINALITY_SECONDS after their bucket's end. */
 export interface Finality {
   seconds: number;
-  now?: () => Date;
 }
 
 /** When a bucket's candle becomes final (ms since the epoch): its end plus the finality delay. */
@@ -49,6 +48,7 @@ interface CandleRow {
   sources: string[] | string;
   observations: number;
   revision: number;
+  final: boolean;
 }
 
 /**
@@ -61,18 +61,19 @@ interface CandleRow {
  * - volume is what traded in the bucket: the sum of its bars' volumes; for a D1 bucket of point
  *   quotes only, the last quote's 24 h volume (the day's, as the snapshot sources report it);
  *   otherwise unknown (null: a rolling 24 h figure says nothing about 5 minutes).
- * A bucket is final once `finality.seconds` have passed after its end; its revision counts the
- * commits that reached it after that (each commit belongs to one source and stamps its rows'
- * committed_at with its own time, so a distinct (source, committed_at) is one commit). Derived
- * from the rows' commit times, never stored as a number: priceHistory and candleUpdates give the
- * same numbers. H1 and D1 read the candle rollups (src/pipeline/candle-rollups.ts: the same rules
- * per source, combined here; kept when retention drops the raw rows) for whole buckets, and raw
- * rows for a partial bucket at an unaligned from or to; M5 reads raw rows only. Ties between
- * sources go to the source order (COINGECKO, COINPAPRIKA, CSV), as in the raw aggregate.
+ * A bucket is final once `finality.seconds` have passed after its end, by the database's clock;
+ * its revision counts the commits that wrote into it after that (candle_late_commit, recorded by
+ * the batch writer under the seq lock; a rewrite adds a commit, never removes one).
+ * priceHistory and candleUpdates read both here, so they give the same numbers.
+ * H1 and D1 read the candle rollups (src/pipeline/candle-rollups.ts: the same rules per source,
+ * combined here; kept when retention drops the raw rows) for whole buckets, and raw rows for a
+ * partial bucket at an unaligned from or to and for the buckets of runs not rolled up yet; M5
+ * reads raw rows only. Ties between sources go to the source order (COINGECKO, COINPAPRIKA, CSV),
+ * as in the raw aggregate.
  * At most the newest 5,000 buckets are returned.
  */
 export async function loadCandles(
-  prisma: PrismaClient,
+  prisma: PrismaClient | Tx,
   assetId: number,
   args: {
     interval: Interval;
@@ -141,9 +142,7 @@ export async function loadCandles(
   const rollupBucket = Prisma.sql`date_bin(make_interval(secs => ${step}), r.bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00')`;
   const rollupPart = useRollups
     ? Prisma.sql`UNION ALL
-      SELECT g.bucket, g.open, g.high, g.low, g.close, g.bar_volume, g.bars, g.last_volume, g.sources,
-        g.observations, COALESCE(v.revision, 0) AS revision
-      FROM (
+      SELECT * FROM (
         SELECT ${rollupBucket} AS bucket,
           (array_agg(r.open ORDER BY r.open_at, r.source))[1] AS open,
           max(r.high) AS high,
@@ -161,22 +160,20 @@ export async function loadCandles(
           AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.bucket = ${rollupBucket})
           ${rollupSourceFilter}
         GROUP BY 1
-      ) g
-      LEFT JOIN (
-        -- Commits after the candle's bucket end + finality, each (source, commit) once.
-        SELECT ${rollupBucket} AS bucket, count(DISTINCT (r.source, c.ms))::int AS revision
-        FROM candle_rollup r CROSS JOIN LATERAL unnest(r.late_commits_ms) AS c(ms)
-        WHERE r.asset_id = ${assetId} AND r.interval_seconds <= ${step}::int
-          AND r.bucket >= ${whole.from} AND r.bucket < ${whole.to}
-          AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.bucket = ${rollupBucket})
-          ${rollupSourceFilter}
-          AND c.ms >= (extract(epoch FROM ${rollupBucket}) * 1000)::bigint + ${(step + finality.seconds) * 1000}::bigint
-        GROUP BY 1
-      ) v ON v.bucket = g.bucket`
+      ) g`
+    : Prisma.empty;
+  const settled = step + finality.seconds;
+  const lateSourceFilter = args.sources?.length
+    ? Prisma.sql`AND l.source::text = ANY(${args.sources}::text[])`
     : Prisma.empty;
   const rows = await prisma.$queryRaw<CandleRow[]>`
     ${dirty}
-    SELECT * FROM (
+    SELECT c.*,
+      (SELECT count(*)::int FROM candle_late_commit l
+        WHERE l.asset_id = ${assetId} AND l.interval_seconds = ${step} AND l.bucket = c.bucket
+          AND l.committed_at >= c.bucket + make_interval(secs => ${settled}) ${lateSourceFilter}) AS revision,
+      c.bucket + make_interval(secs => ${settled}) <= now() AS final
+    FROM (
       SELECT * FROM (
         SELECT date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
           (array_agg(COALESCE(open, price_usd) ORDER BY observed_at, source))[1] AS open,
@@ -190,21 +187,16 @@ export async function loadCandles(
           (array_agg(volume_24h_usd ORDER BY observed_at DESC, source)
             FILTER (WHERE bar_seconds IS NULL AND volume_24h_usd IS NOT NULL))[1] AS last_volume,
           array_agg(DISTINCT source::text) AS sources,
-          count(*)::int AS observations,
-          count(DISTINCT (source, committed_at)) FILTER (WHERE committed_at >=
-            date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
-              + make_interval(secs => ${step + finality.seconds}))::int AS revision
+          count(*)::int AS observations
         FROM ${rawRows}
         WHERE (bar_seconds IS NULL OR bar_seconds <= ${step})
           ${sourceFilter}
         GROUP BY 1
       ) raw
       ${rollupPart}
-    ) c
-    ORDER BY bucket DESC
-    LIMIT ${args.limit ?? MAX_CANDLES}`;
-  rows.sort((a, b) => new Date(a.bucket).getTime() - new Date(b.bucket).getTime());
-  const now = (finality.now?.() ?? new Date()).getTime();
+      ORDER BY bucket DESC
+      LIMIT ${args.limit ?? MAX_CANDLES}
+    ) c ORDER BY bucket`;
   return rows.map((r) => {
     const lastVolume = r.last_volume === null ? null : Number(r.last_volume);
     return {
@@ -229,7 +221,7 @@ export async function loadCandles(
         : r.sources.replace(/[{}]/g, "").split(",")
       ).sort() as SourceId[],
       observations: Number(r.observations),
-      final: finalAt(new Date(r.bucket), args.interval, finality.seconds) <= now,
+      final: r.final === true,
       revision: Number(r.revision),
     };
   });

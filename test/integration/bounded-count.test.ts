@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
-import { boundedCount } from "../../src/services/bounded-count.ts";
+import { boundedCount, EXACT_COUNT_THRESHOLD } from "../../src/services/bounded-count.ts";
+import { createTestApp } from "../support/app.ts";
 import { describeOnEachDatabase } from "../support/scenario.ts";
 
 describeOnEachDatabase(
@@ -29,6 +30,35 @@ describeOnEachDatabase(
       expect(result.isEstimate).toBe(true);
       expect(result.count).toBeGreaterThanOrEqual(1500);
       expect(result.count).toBeLessThanOrEqual(6000);
+    });
+
+    it("etlRuns and driftEvents count exactly up to the threshold, then estimate, flagged", async () => {
+      const app = createTestApp(scenario.db, scenario.replay);
+      const q = `{ etlRuns(first: 1) { totalCount totalCountIsEstimate }
+        failed: etlRuns(first: 1, status: FAILED) { totalCount totalCountIsEstimate }
+        driftEvents(first: 1) { totalCount totalCountIsEstimate } }`;
+      const addRuns = (n: number, status: string) =>
+        scenario.db.prisma.$executeRawUnsafe(
+          `INSERT INTO etl_run (trigger, status) SELECT 'CLI', '${status}'::"RunStatus" FROM generate_series(1, ${n})`,
+        );
+      await addRuns(3, "FAILED");
+      const small = await app.gql(q);
+      expect(small.body.errors).toBeUndefined();
+      expect(small.body.data).toEqual({
+        etlRuns: { totalCount: 3, totalCountIsEstimate: false },
+        failed: { totalCount: 3, totalCountIsEstimate: false },
+        driftEvents: { totalCount: 0, totalCountIsEstimate: false },
+      });
+      await addRuns(EXACT_COUNT_THRESHOLD, "SUCCEEDED");
+      await scenario.db.prisma.$executeRaw`ANALYZE etl_run`;
+      const big = await app.gql<{ etlRuns: { totalCount: number; totalCountIsEstimate: boolean } }>(q);
+      expect(big.body.errors).toBeUndefined();
+      expect(big.body.data?.etlRuns.totalCountIsEstimate).toBe(true);
+      expect(big.body.data?.etlRuns.totalCount).toBeGreaterThan(EXACT_COUNT_THRESHOLD);
+      expect(big.body.data?.etlRuns.totalCount).toBeLessThan(2 * (EXACT_COUNT_THRESHOLD + 3));
+      // A filter that matches few rows stays exact however big the table.
+      expect(big.body.data).toMatchObject({ failed: { totalCount: 3, totalCountIsEstimate: false } });
+      await app.app.stop("test over");
     });
 
     it("above the threshold, a filtered count is the capped count, flagged as an estimate", async () => {

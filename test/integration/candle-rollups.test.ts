@@ -220,7 +220,7 @@ describeOnEachDatabase(
       });
       rows.push({
         source: "COINGECKO",
-        observedAt: new Date(now.getTime() - HOUR),
+        observedAt: new Date(now.getTime() - 2 * HOUR),
         price: 2000,
         volume: 1,
         barSeconds: null,

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { upsertObservations } from "../../src/pipeline/batch-writer.ts";
+import { EMPTY_MARKET_FIELDS } from "../../src/sources/record.ts";
 import { createTestApp } from "../support/app.ts";
 import { databaseKinds, type TestDatabase } from "../support/databases.ts";
 import { createPriceWriter } from "../support/price-writer.ts";
@@ -138,6 +140,98 @@ describe.each(databaseKinds.filter((k) => k.available))("candleUpdates on $kind"
       expect(events.every((u) => u.final)).toBe(true);
       await new Promise((r) => setTimeout(r, 300));
       expect(sub.events).toHaveLength(4);
+      sub.stop();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("counts every late commit, a rewrite of the same row too, and never lowers the revision", async () => {
+    const s = await serve(0);
+    const writer = await createPriceWriter(t.db, s.app.bus, ["CDR"]);
+    try {
+      const old = Math.floor(Date.now() / STEP) * STEP - 10 * STEP;
+      const a = new Date(old + 10_000);
+      const b = new Date(old + 20_000);
+      const sub = collect(s.client, SUBSCRIPTION, { asset: "CDR" });
+      await writer.commitRows([{ asset: 0, observedAt: a, priceUsd: 10 }]);
+      await sub.until(1);
+      await writer.commitRows([{ asset: 0, observedAt: a, priceUsd: 11 }]);
+      await sub.until(2);
+      await writer.commitRows([{ asset: 0, observedAt: b, priceUsd: 20 }]);
+      await sub.until(3);
+      await writer.commitRows([
+        { asset: 0, observedAt: a, priceUsd: 12 },
+        { asset: 0, observedAt: b, priceUsd: 21 },
+      ]);
+      const events = (await sub.until(4)).map((e) => e.candleUpdates);
+      expect(events.map((u) => [u.revision, u.candle.close])).toEqual([
+        [1, 10],
+        [2, 11],
+        [3, 20],
+        [4, 21],
+      ]);
+      sub.stop();
+      const history = await s.app.gql<{ priceHistory: { revision: number }[] }>(
+        `{ priceHistory(asset: "CDR", interval: M5) { revision } }`,
+      );
+      expect(history.body.data?.priceHistory).toEqual([{ revision: 4 }]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("sends every forming bucket final, and a batch writing across the final moment is in it or a revision", async () => {
+    const { previous, finalitySeconds, at } = timeline();
+    const s = await serve(finalitySeconds);
+    const writer = await createPriceWriter(t.db, s.app.bus, ["CDF"]);
+    try {
+      // Two buckets not final yet: the previous one (final in ~3 s) and the current one.
+      await writer.commitRows([
+        { asset: 0, observedAt: at(10), priceUsd: 100 },
+        { asset: 0, observedAt: new Date(previous + STEP + 1_000), priceUsd: 105 },
+      ]);
+      const sub = collect(s.client, SUBSCRIPTION, { asset: "CDF" });
+      const events = () => sub.events.map((e) => e.candleUpdates);
+      await sub.until(1);
+      expect(events()[0]).toMatchObject({ final: false, candle: { close: 105 } });
+      // A batch that writes into the previous bucket before its final moment and commits after it.
+      const run = await t.db.prisma.etlRun.create({ data: { trigger: "CLI", requested: ["CSV"] } });
+      const finalMoment = previous + STEP + finalitySeconds * 1000;
+      const record = (observedAt: Date, priceUsd: number) => ({
+        assetId: writer.assets[0]!.id,
+        record: {
+          source: "CSV" as const,
+          sourceAssetId: "cdf",
+          file: "slow.csv",
+          idColumn: null,
+          symbol: "CDF",
+          name: null,
+          observedAt,
+          priceUsd,
+          ...EMPTY_MARKET_FIELDS,
+          position: 0,
+          location: "slow",
+          raw: null,
+        },
+      });
+      await t.db.prisma.$transaction(
+        async (tx) => {
+          await upsertObservations(tx, run.id, "CSV", [record(at(40), 50)]);
+          await new Promise((r) => setTimeout(r, Math.max(0, finalMoment - Date.now()) + 1_500));
+        },
+        { timeout: 30_000 },
+      );
+      s.app.bus.publish("batchCommitted", { runId: run.id, source: "CSV", seqFrom: 0n, seqTo: 0n });
+      // Its final candle holds the slow batch's low: it waited for the batch to commit.
+      await sub.until(2, finalitySeconds * 1000 + 10_000);
+      expect(events()[1]).toMatchObject({ final: true, revision: 0, candle: { low: 50, close: 50 } });
+      // The same batch shape after the final moment: a revision.
+      await writer.commitRows([{ asset: 0, observedAt: at(50), priceUsd: 40 }]);
+      await sub.until(3);
+      expect(events()[2]).toMatchObject({ final: true, revision: 1, candle: { low: 40 } });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(events()).toHaveLength(3);
       sub.stop();
     } finally {
       await s.close();

@@ -71,6 +71,29 @@ describe("hostile GraphQL over HTTP: each rejected with a clear error", () => {
     const r = await query("{ assets(first: 1000000) { totalCount } }");
     expect(r.json.errors[0].extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
   });
+
+  it("counts by the dozen, a count per row, and a count hidden in a fragment spread in a list", async () => {
+    const counted = (n: number) =>
+      Array.from({ length: n }, (_, i) => `c${i}: marketData(first: 1) { totalCount }`).join(" ");
+    // Ten counted connections are fine; the eleventh is refused before anything runs.
+    const ten = await query(`{ ${counted(10)} }`);
+    expect(ten.json.errors).toBeUndefined();
+    expect(ten.json.data.c9.totalCount).toBeGreaterThan(0);
+    for (const q of [
+      `{ ${counted(11)} }`,
+      "{ assets(first: 500) { edges { node { marketData(first: 1) { totalCount } } } } }",
+      "{ etlRuns(first: 500) { edges { node { rejectedRecords(first: 1) { totalCountIsEstimate } } } } }",
+      "{ assets(first: 500) { edges { node { ...Counted } } } } fragment Counted on Asset { marketData(first: 1) { totalCount } }",
+    ]) {
+      const r = await query(q);
+      expect(r.json.data, q).toBeUndefined();
+      expect(r.json.errors[0].extensions, q).toMatchObject({ code: "QUERY_TOO_COMPLEX", limit: "counts" });
+      expect(r.json.errors[0].message, q).toMatch(/totalCount/);
+    }
+    // A count of one connection, beside a list that counts nothing, still answers.
+    const fine = await query("{ assets(first: 3) { totalCount edges { node { symbol } } } }");
+    expect(fine.json.errors).toBeUndefined();
+  });
 });
 
 describe("wrong or missing API keys ×1,000", () => {

@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type TestStack } from "../support/app.ts";
 
@@ -80,13 +81,17 @@ describe("pages the service serves", () => {
     }
     expect(outside, outside.join("\n")).toEqual([]);
     // The crawl reached GraphiQL's own assets (script, stylesheet, three editor workers) and the
-    // live page's (script, style, icon, the graphql-ws client).
+    // live page's (its modules, style, icon, the graphql-ws client).
     const paths = [...seen.keys()].map((u) => new URL(u).pathname);
     expect(
       paths.filter((p) => p.startsWith("/graphiql/")),
       paths.join("\n"),
     ).toHaveLength(5);
-    expect(paths).toEqual(expect.arrayContaining(["/app.js", "/style.css", "/favicon.svg"]));
+    const modules = readdirSync("public").filter((f) => f.endsWith(".js"));
+    expect(modules.length).toBeGreaterThan(5);
+    expect(paths).toEqual(
+      expect.arrayContaining([...modules.map((f) => `/${f}`), "/style.css", "/favicon.svg"]),
+    );
     expect(paths.some((p) => p.startsWith("/vendor/graphql-ws/"))).toBe(true);
     const broken = [...seen].filter(([, status]) => status !== 200);
     expect(broken).toEqual([]);

@@ -53,6 +53,7 @@ const TABLES = [
   "latest_price",
   "run_price",
   "candle_rollup",
+  "candle_late_commit",
   "market_observation",
   "asset_source",
   "asset",

@@ -4,7 +4,8 @@ import { connect, createServer, type Socket } from "node:net";
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server. `blackhole()` stops forwarding in both
  * directions while keeping every connection open: the peer looks alive to the kernel but never
- * answers, as a server behind a dead network path does (no FIN, no RST).
+ * answers, as a server behind a dead network path does (no FIN, no RST). `cut()` then drops
+ * those connections and forwards again: the network is back, the old connections are gone.
  */
 export async function startTcpProxy(target: { host: string; port: number }) {
   const pairs = new Set<[Socket, Socket]>();
@@ -35,6 +36,15 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     port,
     blackhole() {
       holes = true;
+    },
+    /** Closes every open connection (both sides) and forwards new ones again. */
+    cut() {
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
+      pairs.clear();
+      holes = false;
     },
     /** Connections accepted so far (open or not). */
     get accepted() {

@@ -4,8 +4,7 @@
 -- (src/pipeline/candle-rollups.ts), read by priceHistory (src/services/candles.ts), with exactly
 -- the bucket rules of loadCandles. Each row carries what combining sources needs: when its open
 -- and close happened (the earliest start, the latest end), its bars' volume and count, its last
--- point quote's 24 h volume and time, and the distinct commit times (epoch ms) at or after the
--- bucket's end, from which a candle's revision is counted for any CANDLE_FINALITY_SECONDS.
+-- point quote's 24 h volume and time. (Revisions are counted from candle_late_commit.)
 -- CreateTable
 CREATE TABLE "candle_rollup" (
     "asset_id" INTEGER NOT NULL,
@@ -24,7 +23,6 @@ CREATE TABLE "candle_rollup" (
     "last_volume" DOUBLE PRECISION,
     "last_volume_at" TIMESTAMPTZ(3),
     "observations" INTEGER NOT NULL,
-    "late_commits_ms" BIGINT[],
 
     CONSTRAINT "candle_rollup_pkey" PRIMARY KEY ("asset_id","interval_seconds","bucket","source")
 );
@@ -48,8 +46,7 @@ CREATE INDEX "market_observation_run_id_asset_id_idx" ON "market_observation"("r
 -- a point quote or a bar of at most an hour goes to its hour's row, a bar of at most a day to its
 -- day's row.
 INSERT INTO "candle_rollup" ("asset_id", "source", "interval_seconds", "bucket", "open", "open_at", "high", "low",
-    "close", "close_end", "close_at", "bar_volume", "bars", "last_volume", "last_volume_at", "observations",
-    "late_commits_ms")
+    "close", "close_end", "close_at", "bar_volume", "bars", "last_volume", "last_volume_at", "observations")
 SELECT o.asset_id, o.source, o.step,
   date_bin(make_interval(secs => o.step), o.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
   (array_agg(COALESCE(o.open, o.price_usd) ORDER BY o.observed_at))[1],
@@ -66,10 +63,7 @@ SELECT o.asset_id, o.source, o.step,
   (array_agg(o.volume_24h_usd ORDER BY o.observed_at DESC)
     FILTER (WHERE o.bar_seconds IS NULL AND o.volume_24h_usd IS NOT NULL))[1],
   max(o.observed_at) FILTER (WHERE o.bar_seconds IS NULL AND o.volume_24h_usd IS NOT NULL),
-  count(*),
-  COALESCE(array_agg(DISTINCT (extract(epoch FROM o.committed_at) * 1000)::bigint)
-    FILTER (WHERE o.committed_at >= date_bin(make_interval(secs => o.step), o.observed_at,
-      TIMESTAMPTZ '2000-01-01 00:00:00+00') + make_interval(secs => o.step)), '{}')
+  count(*)
 FROM (
   SELECT m.*, CASE WHEN m.bar_seconds IS NULL OR m.bar_seconds <= 3600 THEN 3600 ELSE 86400 END AS step
   FROM "market_observation" m WHERE m.bar_seconds IS NULL OR m.bar_seconds <= 86400

@@ -1,4 +1,6 @@
-import type { PrismaClient } from "../../db/database.ts";
+import type { PrismaClient, Tx } from "../../db/database.ts";
+import type { Logger } from "../../logger/logger.ts";
+import { SEQ_LOCK_KEY } from "../../pipeline/batch-writer.ts";
 import type { EventBus } from "../../pipeline/events.ts";
 import {
   type Candle,
@@ -20,17 +22,25 @@ export interface CandleFeedOptions {
   prisma: PrismaClient;
   bus: EventBus;
   finality: Finality;
+  logger?: Logger;
 }
 
 /** The longest a subscription sleeps between two checks of finality (a timer far ahead is fine too). */
 const MAX_WAIT_MS = 60_000;
+/** After a failed read, the next try (the commits it missed are read then, by seq). */
+const RETRY_MS = 1_000;
+/** A bucket the database's clock does not call final yet (clocks differ by a little): look again. */
+const RECHECK_MS = 250;
+const SENT_KEPT = 512;
 
 /**
  * One asset's live candles of one interval. First the newest bucket (the forming candle a chart
- * draws at once), then, after each commit, every bucket its rows touched, recomputed from the
- * database by loadCandles: what priceHistory returns, with the same final and revision. A bucket
- * sent while forming is sent once more when it becomes final. Commits are read by seq, so a missed
- * wake-up (a dropped LISTEN connection) delays an update, never loses one.
+ * draws at once), then, after each commit, every bucket its rows touched, recomputed by
+ * loadCandles: what priceHistory returns, with the same final and revision. Every bucket that was
+ * not final when the subscription started or when it was sent is sent once more when it becomes
+ * final. Commits are read by seq, so a missed wake-up or a failed read delays an update, never
+ * loses one. When commits come faster than they are read, one update carries their sum (the
+ * revision then rises by more than one).
  */
 export async function* candleUpdates(
   options: CandleFeedOptions,
@@ -39,10 +49,10 @@ export async function* candleUpdates(
   io: { signal: AbortSignal; backpressure?: () => Promise<void> },
 ): AsyncGenerator<CandleUpdate> {
   const { prisma, bus, finality } = options;
+  const log = options.logger?.child({ module: "candle-feed", assetId, interval });
   const step = INTERVAL_SECONDS[interval];
-  const now = () => (finality.now?.() ?? new Date()).getTime();
   const drained = io.backpressure ?? (() => Promise.resolve());
-  let changed = true;
+  let changed = false;
   let wake: (() => void) | null = null;
   const poke = () => {
     changed = true;
@@ -52,56 +62,105 @@ export async function* candleUpdates(
   const offReconnect = bus.onReconnect(poke);
   const onAbort = () => wake?.();
   io.signal.addEventListener("abort", onAbort);
-  /** Buckets sent while not final, by start (ms): each is sent again once it becomes final. */
+  /** Buckets not final yet, by start (ms): each is sent once it becomes final. */
   const forming = new Set<number>();
-  const load = (from: Date, to: Date, limit?: number) =>
-    loadCandles(prisma, assetId, { interval, from, to, limit }, finality);
+  /**
+   * What was last sent per bucket (the newest few hundred): a commit read after the final push
+   * that fenced it, or a wake-up with nothing new for the bucket, does not send the same candle twice.
+   */
+  const sent = new Map<number, string>();
+  const fresh = (candle: Candle) => {
+    const key = candle.bucket.getTime();
+    const state = JSON.stringify(candle);
+    if (sent.get(key) === state) return false;
+    sent.delete(key);
+    sent.set(key, state);
+    if (sent.size > SENT_KEPT) sent.delete(sent.keys().next().value as number);
+    return true;
+  };
+  const finalAtOf = (bucket: number) => finalAt(new Date(bucket), interval, finality.seconds);
+  const sleep = async (ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    wake = null;
+  };
   try {
-    // The seq read first: whatever commits after it is read as a change below, so nothing
-    // committed while the first candle is read is missed.
-    changed = false;
-    let cursor = await topSeq(prisma);
-    const [newest] = await loadCandles(prisma, assetId, { interval, limit: 1 }, finality);
-    if (newest) {
-      if (!newest.final) forming.add(newest.bucket.getTime());
+    // One snapshot: the seq the change reads start after, the newest candle, and every bucket
+    // still waiting to be final (with a long CANDLE_FINALITY_SECONDS, more than the newest).
+    const start = await prisma.$transaction(
+      async (tx) => {
+        const top = await topSeq(tx);
+        const recent = await loadCandles(
+          tx,
+          assetId,
+          { interval, from: new Date(Date.now() - (step + finality.seconds) * 1000 - step * 1000) },
+          finality,
+        );
+        const [newest] = recent.length
+          ? [recent.at(-1)]
+          : await loadCandles(tx, assetId, { interval, limit: 1 }, finality);
+        return { top, recent, newest };
+      },
+      { isolationLevel: "RepeatableRead" },
+    );
+    let cursor = start.top;
+    for (const c of start.recent) if (!c.final) forming.add(c.bucket.getTime());
+    if (start.newest && fresh(start.newest)) {
       await drained();
-      yield toUpdate(newest);
+      yield toUpdate(start.newest);
     }
     while (!io.signal.aborted) {
       if (changed) {
         changed = false;
-        const touched = await touchedBuckets(prisma, assetId, step, cursor);
-        cursor = touched.top;
-        for (const range of bucketRanges(touched.buckets, step)) {
-          for (const candle of await load(range.from, range.to)) {
-            if (!touched.buckets.has(candle.bucket.getTime())) continue;
+        try {
+          const touched = await touchedBuckets(prisma, assetId, step, cursor);
+          const candles: Candle[] = [];
+          for (const range of bucketRanges(touched.buckets, step))
+            for (const c of await loadCandles(prisma, assetId, { interval, ...range }, finality))
+              if (touched.buckets.has(c.bucket.getTime())) candles.push(c);
+          cursor = touched.top;
+          for (const candle of candles) {
             if (candle.final) forming.delete(candle.bucket.getTime());
             else forming.add(candle.bucket.getTime());
             if (io.signal.aborted) return;
+            if (!fresh(candle)) continue;
             await drained();
             yield toUpdate(candle);
           }
+        } catch (error) {
+          log?.warn({ err: (error as Error).message }, "could not read committed candles; retrying");
+          changed = true;
+          await sleep(RETRY_MS);
         }
         continue;
       }
-      const due = [...forming].filter((b) => finalAt(new Date(b), interval, finality.seconds) <= now());
-      for (const bucket of due.sort((a, b) => a - b)) {
+      const due = [...forming].filter((b) => finalAtOf(b) <= Date.now()).sort((a, b) => a - b);
+      for (const bucket of due) {
+        let candle: Candle | undefined;
+        try {
+          candle = await settledCandle(prisma, assetId, interval, bucket, finality);
+        } catch (error) {
+          log?.warn({ err: (error as Error).message }, "could not read a final candle; retrying");
+          break;
+        }
+        // Not final by the database's clock yet (the clocks differ a little): looked at again shortly.
+        if (candle && !candle.final) continue;
         forming.delete(bucket);
-        const [candle] = await load(new Date(bucket), new Date(bucket + step * 1000));
-        if (!candle || io.signal.aborted) continue;
+        if (!candle || !fresh(candle)) continue;
+        if (io.signal.aborted) return;
         await drained();
         yield toUpdate(candle);
       }
       if (changed || io.signal.aborted) continue;
-      const next = Math.min(...[...forming].map((b) => finalAt(new Date(b), interval, finality.seconds)));
-      const waitMs = Number.isFinite(next) ? Math.min(Math.max(0, next - now()), MAX_WAIT_MS) : MAX_WAIT_MS;
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        timer = setTimeout(resolve, waitMs);
-      });
-      clearTimeout(timer);
-      wake = null;
+      const next = Math.min(...[...forming].map(finalAtOf));
+      const waitMs = Number.isFinite(next)
+        ? Math.min(Math.max(RECHECK_MS, next - Date.now()), MAX_WAIT_MS)
+        : MAX_WAIT_MS;
+      await sleep(waitMs);
     }
   } finally {
     offBatch();
@@ -110,11 +169,37 @@ export async function* candleUpdates(
   }
 }
 
+/**
+ * A bucket's candle read after every batch that was writing when it became final has committed:
+ * batches hold the seq lock until they commit, so taking it once fences them. A batch that takes
+ * it later records its commit time after the final moment, which makes it a revision; the final
+ * candle sent here therefore changes only by a revision.
+ */
+async function settledCandle(
+  prisma: PrismaClient,
+  assetId: number,
+  interval: Interval,
+  bucket: number,
+  finality: Finality,
+): Promise<Candle | undefined> {
+  await prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SEQ_LOCK_KEY})`;
+  });
+  const step = INTERVAL_SECONDS[interval];
+  const [candle] = await loadCandles(
+    prisma,
+    assetId,
+    { interval, from: new Date(bucket), to: new Date(bucket + step * 1000) },
+    finality,
+  );
+  return candle;
+}
+
 function toUpdate(candle: Candle): CandleUpdate {
   return { candle, final: candle.final, revision: candle.revision };
 }
 
-async function topSeq(prisma: PrismaClient): Promise<bigint> {
+async function topSeq(prisma: PrismaClient | Tx): Promise<bigint> {
   const r = await prisma.marketObservation.aggregate({ _max: { seq: true } });
   return r._max.seq ?? 0n;
 }

@@ -12,10 +12,11 @@ import {
 import { Pacer, type Pacing, pacingActive } from "./pacer.ts";
 import { readSnapshot } from "./read-snapshot.ts";
 import { SubscriberBuffer } from "./subscriber-buffer.ts";
+import { createTimeSlices } from "./time-slices.ts";
 
 const PAGE = 500;
-/** Updates one subscriber sends before letting the event loop turn. */
-const TURN_EVERY = 16;
+/** How long the feed's delivery (all subscribers together) runs before letting the event loop turn. */
+const SLICE_MS = 10;
 /** On shutdown, how long subscribers get to send their RECONNECT before the sockets close anyway. */
 const RECONNECT_FLUSH_MS = 2_000;
 
@@ -81,6 +82,8 @@ export function createMarketFeed(options: FeedOptions) {
   let shutdown = new AbortController();
   const heartbeatMs = options.heartbeatMs ?? 0;
   const clock = options.clock ?? realClock;
+  // Shared by the pump and every subscriber's loop: a burst is delivered in slices of SLICE_MS.
+  const slices = createTimeSlices(SLICE_MS);
 
   /**
    * The latest committed seq the feed has read: everything up to it that matched a subscriber with
@@ -139,6 +142,10 @@ export function createMarketFeed(options: FeedOptions) {
           }
         }
         if (any) s.wake();
+        // 500 updates times thousands of subscribers is itself a stall: the pump pauses too (first
+        // in the next turn, not behind the deliveries it feeds).
+        const pause = slices.pause();
+        if (pause) await pause;
       }
       if (rows.length < PAGE) return;
     }
@@ -253,7 +260,6 @@ export function createMarketFeed(options: FeedOptions) {
           if (speed && !closing) yield { kind: "LIVE", seq: delivered, observation: null, latestPrice: null };
         }
       }
-      let sinceTurn = 0;
       let sentAt = Date.now();
       // Pacing runs here, in this subscriber's loop: the shared pump never waits for it.
       const pacer = opts.pacing && pacingActive(opts.pacing) ? new Pacer(opts.pacing) : null;
@@ -299,7 +305,6 @@ export function createMarketFeed(options: FeedOptions) {
           }
         }
         if (!next) {
-          sinceTurn = 0;
           // Idle: a heartbeat tells the client the stream is alive and how far the feed has read
           // (a proxy that drops quiet sockets keeps this one, too).
           const heartbeatIn = heartbeatMs > 0 ? sentAt + heartbeatMs - Date.now() : null;
@@ -325,13 +330,13 @@ export function createMarketFeed(options: FeedOptions) {
         if (top <= delivered) continue;
         delivered = top;
         sentAt = Date.now();
-        yield next;
-        // A burst is delivered in slices. Each step here is a microtask, so without a turn of the
-        // event loop every subscriber would drain its whole buffer (a 500-row batch times every
-        // subscriber) before any request, timer or socket read could run.
-        if (++sinceTurn >= TURN_EVERY) {
-          sinceTurn = 0;
-          await new Promise<void>((resolve) => setImmediate(resolve));
+        // A burst is delivered in time slices shared by every subscriber (time-slices.ts): held
+        // from here until graphql-ws has executed and sent the update and asks for the next.
+        await slices.enter();
+        try {
+          yield next;
+        } finally {
+          slices.leave();
         }
       }
     } finally {

@@ -1,3 +1,4 @@
+import { boundedCount } from "../../services/bounded-count.ts";
 import { POTHOS_PAGE } from "../../services/pagination.ts";
 import { builder } from "../builder.ts";
 import { connectionOf } from "./connection.ts";
@@ -41,13 +42,16 @@ builder.queryFields((t) => ({
           },
           orderBy: { id: "desc" },
         }),
-      totalCount: (_root, args, ctx) =>
-        ctx.prisma.driftEvent.count({
-          where: {
-            source: args.source ?? undefined,
-            detectedAt: args.since ? { gte: args.since } : undefined,
-          },
-        }),
+      // Counted exactly up to 10,000, then estimated (connection.ts reads either shape).
+      totalCount: (_root, args, ctx) => {
+        const where = {
+          source: args.source ?? undefined,
+          detectedAt: args.since ? { gte: args.since } : undefined,
+        };
+        return boundedCount(ctx.prisma, "drift_event", !args.source && !args.since, (take) =>
+          ctx.prisma.driftEvent.count({ where, take }),
+        ) as unknown as number;
+      },
     },
     DriftEventConnection,
   ),

@@ -209,7 +209,12 @@ builder.subscriptionType({
         return abortable(
           (signal) =>
             candleUpdates(
-              { prisma: ctx.prisma, bus: ctx.services.bus, finality: ctx.services.candleFinality },
+              {
+                prisma: ctx.prisma,
+                bus: ctx.services.bus,
+                finality: ctx.services.candleFinality,
+                logger: ctx.logger,
+              },
               assetId,
               args.interval,
               { signal, backpressure: ctx.backpressure },
