@@ -110,7 +110,7 @@ async function ours(db: Database, runId: number, records: ResolvedRecord[]) {
 }
 
 async function truncate(db: Database) {
-  await db.prisma.$executeRawUnsafe("TRUNCATE market_observation, latest_price");
+  await db.prisma.$executeRawUnsafe("TRUNCATE market_observation, latest_price, candle_rollup");
 }
 
 /**

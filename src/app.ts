@@ -79,6 +79,10 @@ export function createApp(options: {
       CSV: config.sources.csv.driftPolicy,
     },
     rawRetentionDays: config.etl.rawPayloadRetentionDays,
+    observationRetention: {
+      retentionDays: config.etl.observationRetentionDays,
+      resumeHours: config.live.retentionHours,
+    },
     runTimeoutMs: config.etl.runTimeoutMs,
     scrub,
     checks: { ...consensus, countDropPct: config.etl.runCountDropPct },

@@ -115,6 +115,18 @@ describe("parseConfig", () => {
     }
   });
 
+  it("keeps observations 90 days by default and refuses a retention shorter than the resume window", () => {
+    expect(parseConfig({}).etl.observationRetentionDays).toBe(90);
+    expect(parseConfig({ OBSERVATION_RETENTION_DAYS: "0" }).etl.observationRetentionDays).toBe(0);
+    expect(
+      parseConfig({ OBSERVATION_RETENTION_DAYS: "2", MARKET_UPDATES_RETENTION_HOURS: "48" }).etl
+        .observationRetentionDays,
+    ).toBe(2);
+    expect(() =>
+      parseConfig({ OBSERVATION_RETENTION_DAYS: "1", MARKET_UPDATES_RETENTION_HOURS: "48" }),
+    ).toThrow(/OBSERVATION_RETENTION_DAYS: 1 days is shorter than MARKET_UPDATES_RETENTION_HOURS=48/);
+  });
+
   it("reads TRUST_PROXY as off, a hop count or an address list, and refuses a bad address", () => {
     expect(parseConfig({}).server.trustProxy).toBeNull();
     expect(parseConfig({ TRUST_PROXY: "false" }).server.trustProxy).toBeNull();

@@ -95,6 +95,7 @@ export const envSchema = z.object({
   CHAOS_MODE: bool(false),
   CHAOS_SEED: optionalString,
   RAW_PAYLOAD_RETENTION_DAYS: int(7, 0),
+  OBSERVATION_RETENTION_DAYS: int(90, 0),
   MARKET_UPDATES_RETENTION_HOURS: num(24, 0),
   DRIFT_POLICY_COINGECKO: driftPolicy,
   DRIFT_POLICY_COINPAPRIKA: driftPolicy,
@@ -170,6 +171,14 @@ export function parseConfig(env: Record<string, string | undefined>) {
   }
   const sources = parseSources(env.ETL_SOURCES || undefined, problems);
   const trustProxy = parseTrustProxy(env.TRUST_PROXY || undefined, problems);
+  if (parsed.success) {
+    const { OBSERVATION_RETENTION_DAYS: days, MARKET_UPDATES_RETENTION_HOURS: hours } = parsed.data;
+    // Retention must never drop rows a subscriber may still resume after (marketUpdates(afterSeq)).
+    if (days > 0 && days * 24 < hours)
+      problems.push(
+        `OBSERVATION_RETENTION_DAYS: ${days} days is shorter than MARKET_UPDATES_RETENTION_HOURS=${hours}; keep observations at least as long as subscribers may resume (or 0: keep them forever)`,
+      );
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const d = parsed.data;
   const production = d.NODE_ENV === "production";
@@ -235,6 +244,7 @@ export function parseConfig(env: Record<string, string | undefined>) {
       failAfterRecords: d.ETL_FAIL_AFTER_RECORDS,
       chaos: { enabled: d.CHAOS_MODE, seed: d.CHAOS_SEED },
       rawPayloadRetentionDays: d.RAW_PAYLOAD_RETENTION_DAYS,
+      observationRetentionDays: d.OBSERVATION_RETENTION_DAYS,
       consensusFreshnessSeconds: d.CONSENSUS_FRESHNESS_SECONDS,
       consensusDeviationPct: d.CONSENSUS_DEVIATION_PCT,
       runCountDropPct: d.RUN_COUNT_DROP_PCT,

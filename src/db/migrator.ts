@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../logger/logger.ts";
 import type { Database } from "./database.ts";
+import { ensureObservationPartitions } from "./observation-partitions.ts";
 
 /** Prisma Migrate's own advisory-lock key: our migrator and `prisma migrate deploy` exclude each other. */
 export const PRISMA_MIGRATE_LOCK_KEY = 72707369;
@@ -55,8 +56,9 @@ let pgliteQueue: Promise<unknown> = Promise.resolve();
 
 /**
  * Applies prisma/migrations/*\/migration.sql in order, each in its own transaction, recording
- * them in _prisma_migrations. No-op when up to date; refuses when an applied migration's file
- * changed; safe when several processes start at once (advisory lock on PostgreSQL).
+ * them in _prisma_migrations, then creates market_observation's partitions ahead. No-op when up
+ * to date; refuses when an applied migration's file changed; safe when several processes start at
+ * once (advisory lock on PostgreSQL).
  */
 export async function migrate(
   db: Database,
@@ -111,6 +113,9 @@ export async function migrate(
         applied.push(m.name);
       }
       if (applied.length === 0) logger.debug("database schema up to date");
+      // Every start creates the months ahead too, not only the migration that partitioned the table.
+      const partitions = await ensureObservationPartitions(conn);
+      if (partitions.length > 0) logger.info({ partitions }, "observation partitions created");
       return { applied };
     } finally {
       if (db.kind === "postgres") {

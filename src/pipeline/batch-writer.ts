@@ -133,7 +133,7 @@ export async function upsertObservations(
         observedAt: new Date(r.observed_at),
       });
   }
-  await recordLateCommits(tx, source, rowsWritten);
+  await recordLateCommits(tx, source, rows, rowsWritten);
   return { written: rowsWritten, repeated };
 }
 
@@ -216,17 +216,32 @@ export async function updateAssetNames(
  * fence (candle-feed.ts) can tell which commits came after a candle became final. A live run
  * writes into buckets that have not ended: nothing is recorded for it.
  */
-async function recordLateCommits(tx: Tx, source: SourceId, written: readonly WrittenRow[]) {
+async function recordLateCommits(
+  tx: Tx,
+  source: SourceId,
+  rows: readonly ResolvedRecord[],
+  written: readonly WrittenRow[],
+) {
   if (written.length === 0) return;
   const intervals = Object.values(INTERVAL_SECONDS);
+  // The written rows' keys and bar lengths from the batch itself: reading them back by seq probed
+  // the seq index of every market_observation partition once per row.
+  const bars = new Map(rows.map((r) => [rowKey(r.assetId, r.record.observedAt), r.record.barSeconds]));
+  const input = JSON.stringify(
+    written.map((w) => ({
+      asset_id: w.assetId,
+      observed_at: iso(w.observedAt),
+      bar_seconds: bars.get(rowKey(w.assetId, w.observedAt)) ?? null,
+    })),
+  );
   await tx.$executeRaw`
     WITH at AS (SELECT clock_timestamp() AS t),
     touched AS (
       SELECT DISTINCT o.asset_id, i.secs,
         date_bin(make_interval(secs => i.secs), o.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
-      FROM market_observation o CROSS JOIN unnest(${intervals}::int[]) AS i(secs)
-      WHERE o.seq = ANY(${written.map((w) => w.seq.toString())}::text[]::bigint[])
-        AND (o.bar_seconds IS NULL OR o.bar_seconds <= i.secs)
+      FROM json_to_recordset(${input}::json) AS o(asset_id int, observed_at timestamptz, bar_seconds int)
+      CROSS JOIN unnest(${intervals}::int[]) AS i(secs)
+      WHERE o.bar_seconds IS NULL OR o.bar_seconds <= i.secs
     )
     INSERT INTO candle_late_commit (asset_id, interval_seconds, bucket, committed_at, source)
     SELECT touched.asset_id, touched.secs, touched.bucket, at.t, ${source}::"Source" FROM touched, at

@@ -6,6 +6,7 @@ import type { MarketSource, SourceId } from "../sources/record.ts";
 import type { BatchRules } from "./commit-batch.ts";
 import type { EventBus } from "./events.ts";
 import type { FailureInjector } from "./failure-injection.ts";
+import { maintainObservations, type ObservationRetention } from "./observation-retention.ts";
 import { markReleased, releasePlan } from "./quarantine.ts";
 import type { StartOptions } from "./run-admission.ts";
 import { recordRunAnomalies } from "./run-checks.ts";
@@ -30,6 +31,8 @@ export interface RunExecutionDeps {
   checks: { freshnessMs: number; deviationPct: number; countDropPct: number; maxSkewMs: number };
   /** RAW_PAYLOAD_RETENTION_DAYS: payloads no run has seen for this long are pruned after each run. */
   rawRetentionDays: number;
+  /** OBSERVATION_RETENTION_DAYS and the resume window it must keep: partitions maintained after each run. */
+  observationRetention: ObservationRetention;
   /** The service's scrubber, for the error strings the run stores and logs. */
   scrub: (text: string) => string;
 }
@@ -61,7 +64,8 @@ export async function retried<T>(fn: () => Promise<T>): Promise<T> {
 
 /**
  * Executes an admitted run: its sources in order (a crash stops the rest), the run's anomaly
- * checks, raw-archive pruning, then the run's end (status, error, counts, metrics, event).
+ * checks, raw-archive pruning and observation partitions, then the run's end (status, error,
+ * counts, metrics, event).
  */
 export async function executeRun(
   deps: RunExecutionDeps,
@@ -111,6 +115,11 @@ export async function executeRun(
       })
       .catch((error: unknown) => log.warn({ err: (error as Error).message }, "raw archive pruning failed"));
   }
+  // The run's candles rolled up, months ahead created, months past OBSERVATION_RETENTION_DAYS
+  // dropped: under the run lock, so no batch of this cluster is writing meanwhile.
+  await maintainObservations(prisma, deps.observationRetention, log).catch((error: unknown) =>
+    log.warn({ err: (error as Error).message }, "observation partition maintenance failed"),
+  );
   const failed = results.filter((r) => r.status === "FAILED").length;
   const status: RunSummary["status"] = crash
     ? "FAILED"

@@ -1,5 +1,6 @@
 import type { PrismaClient, Tx } from "../db/database.ts";
 import { Prisma } from "../generated/prisma/client.ts";
+import { ROLLUP_INTERVALS } from "../pipeline/candle-rollups.ts";
 import type { SourceId } from "../sources/record.ts";
 import { badInput } from "./errors.ts";
 
@@ -64,6 +65,11 @@ interface CandleRow {
  * its revision counts the commits that wrote into it after that (candle_late_commit, recorded by
  * the batch writer under the seq lock; a rewrite adds a commit, never removes one).
  * priceHistory and candleUpdates read both here, so they give the same numbers.
+ * H1 and D1 read the candle rollups (src/pipeline/candle-rollups.ts: the same rules per source,
+ * combined here; kept when retention drops the raw rows) for whole buckets, and raw rows for a
+ * partial bucket at an unaligned from or to and for the buckets of runs not rolled up yet; M5
+ * reads raw rows only. Ties between sources go to the source order (COINGECKO, COINPAPRIKA, CSV),
+ * as in the raw aggregate.
  * At most the newest 5,000 buckets are returned.
  */
 export async function loadCandles(
@@ -75,6 +81,8 @@ export async function loadCandles(
     to?: Date | null;
     sources?: SourceId[] | null;
     limit?: number | null;
+    /** false: raw rows only (what the rollups are tested against; M5 always). Default true. */
+    rollups?: boolean;
   },
   finality: Finality,
 ): Promise<Candle[]> {
@@ -86,37 +94,107 @@ export async function loadCandles(
   const sourceFilter = args.sources?.length
     ? Prisma.sql`AND source::text = ANY(${args.sources}::text[])`
     : Prisma.empty;
+  const from = args.from ?? new Date(0);
+  const to = args.to ?? new Date("9999-01-01T00:00:00Z");
+  // H1 and D1: the whole buckets inside [from, to) from the rollups (they hold every rolled-up
+  // row, also those retention dropped), the partial buckets at an unaligned from or to and the
+  // buckets of runs not rolled up yet from the raw rows. M5 is raw only. Both give the same
+  // numbers where both exist (candle-rollups.test.ts).
+  const stepMs = step * 1000;
+  const whole = (ROLLUP_INTERVALS as readonly number[]).includes(step)
+    ? {
+        from: new Date(Math.ceil(from.getTime() / stepMs) * stepMs),
+        to: new Date(Math.floor(to.getTime() / stepMs) * stepMs),
+      }
+    : null;
+  const useRollups = args.rollups !== false && whole !== null && whole.from < whole.to;
+  // Buckets a run not rolled up yet (the one writing, or one that crashed) wrote into: read from
+  // the raw rows until its end rolls them up.
+  const dirty = useRollups
+    ? Prisma.sql`WITH dirty AS (
+        SELECT DISTINCT date_bin(make_interval(secs => ${step}), m.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+          AS bucket
+        FROM market_observation m
+        WHERE m.run_id IN (SELECT id FROM etl_run WHERE rolled_up_at IS NULL)
+          AND m.asset_id = ${assetId}
+          AND m.observed_at >= ${whole.from} AND m.observed_at < ${whole.to}
+          AND (m.bar_seconds IS NULL OR m.bar_seconds <= ${step})
+      )`
+    : Prisma.empty;
+  const rawRows = useRollups
+    ? Prisma.sql`(
+        SELECT * FROM market_observation
+        WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${to}
+          AND NOT (observed_at >= ${whole.from} AND observed_at < ${whole.to})
+        UNION ALL
+        SELECT m.* FROM dirty d JOIN market_observation m ON m.asset_id = ${assetId}
+          AND m.observed_at >= d.bucket AND m.observed_at < d.bucket + make_interval(secs => ${step})
+      ) o`
+    : Prisma.sql`(
+        SELECT * FROM market_observation WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${to}
+      ) o`;
+  // Hour rows make H1 candles; a D1 candle combines its day's hour rows and day row (the bars
+  // longer than an hour). Per source each rollup row is one candidate for open and close, so
+  // ordering them as the raw aggregate orders rows gives the same choice.
+  const rollupSourceFilter = args.sources?.length
+    ? Prisma.sql`AND r.source::text = ANY(${args.sources}::text[])`
+    : Prisma.empty;
+  const rollupBucket = Prisma.sql`date_bin(make_interval(secs => ${step}), r.bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00')`;
+  const rollupPart = useRollups
+    ? Prisma.sql`UNION ALL
+      SELECT * FROM (
+        SELECT ${rollupBucket} AS bucket,
+          (array_agg(r.open ORDER BY r.open_at, r.source))[1] AS open,
+          max(r.high) AS high,
+          min(r.low) AS low,
+          (array_agg(r.close ORDER BY r.close_end DESC, r.source, r.close_at DESC))[1] AS close,
+          sum(r.bar_volume) AS bar_volume,
+          sum(r.bars)::int AS bars,
+          (array_agg(r.last_volume ORDER BY r.last_volume_at DESC, r.source)
+            FILTER (WHERE r.last_volume_at IS NOT NULL))[1] AS last_volume,
+          array_agg(DISTINCT r.source::text) AS sources,
+          sum(r.observations)::int AS observations
+        FROM candle_rollup r
+        WHERE r.asset_id = ${assetId} AND r.interval_seconds <= ${step}::int
+          AND r.bucket >= ${whole.from} AND r.bucket < ${whole.to}
+          AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.bucket = ${rollupBucket})
+          ${rollupSourceFilter}
+        GROUP BY 1
+      ) g`
+    : Prisma.empty;
   const settled = step + finality.seconds;
   const lateSourceFilter = args.sources?.length
     ? Prisma.sql`AND l.source::text = ANY(${args.sources}::text[])`
     : Prisma.empty;
   const rows = await prisma.$queryRaw<CandleRow[]>`
+    ${dirty}
     SELECT c.*,
       (SELECT count(*)::int FROM candle_late_commit l
         WHERE l.asset_id = ${assetId} AND l.interval_seconds = ${step} AND l.bucket = c.bucket
           AND l.committed_at >= c.bucket + make_interval(secs => ${settled}) ${lateSourceFilter}) AS revision,
       c.bucket + make_interval(secs => ${settled}) <= now() AS final
     FROM (
-      SELECT date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
-        (array_agg(COALESCE(open, price_usd) ORDER BY observed_at, source))[1] AS open,
-        max(GREATEST(COALESCE(high, price_usd), price_usd)) AS high,
-        min(LEAST(COALESCE(low, price_usd), price_usd)) AS low,
-        (array_agg(COALESCE(close, price_usd)
-          ORDER BY observed_at + make_interval(secs => COALESCE(bar_seconds, 0)) DESC, source))[1] AS close,
-        sum(volume_24h_usd) FILTER (WHERE bar_seconds IS NOT NULL) AS bar_volume,
-        count(*) FILTER (WHERE bar_seconds IS NOT NULL)::int AS bars,
-        (array_agg(volume_24h_usd ORDER BY observed_at DESC, source)
-          FILTER (WHERE bar_seconds IS NULL AND volume_24h_usd IS NOT NULL))[1] AS last_volume,
-        array_agg(DISTINCT source::text) AS sources,
-        count(*)::int AS observations
-      FROM market_observation
-      WHERE asset_id = ${assetId}
-        AND observed_at >= ${args.from ?? new Date(0)}
-        AND observed_at < ${args.to ?? new Date("9999-01-01T00:00:00Z")}
-        AND (bar_seconds IS NULL OR bar_seconds <= ${step})
-        ${sourceFilter}
-      GROUP BY 1
-      ORDER BY 1 DESC
+      SELECT * FROM (
+        SELECT date_bin(make_interval(secs => ${step}), observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+          (array_agg(COALESCE(open, price_usd) ORDER BY observed_at, source))[1] AS open,
+          max(GREATEST(COALESCE(high, price_usd), price_usd)) AS high,
+          min(LEAST(COALESCE(low, price_usd), price_usd)) AS low,
+          (array_agg(COALESCE(close, price_usd)
+            ORDER BY observed_at + make_interval(secs => COALESCE(bar_seconds, 0)) DESC, source, observed_at DESC))[1]
+            AS close,
+          sum(volume_24h_usd) FILTER (WHERE bar_seconds IS NOT NULL) AS bar_volume,
+          count(*) FILTER (WHERE bar_seconds IS NOT NULL)::int AS bars,
+          (array_agg(volume_24h_usd ORDER BY observed_at DESC, source)
+            FILTER (WHERE bar_seconds IS NULL AND volume_24h_usd IS NOT NULL))[1] AS last_volume,
+          array_agg(DISTINCT source::text) AS sources,
+          count(*)::int AS observations
+        FROM ${rawRows}
+        WHERE (bar_seconds IS NULL OR bar_seconds <= ${step})
+          ${sourceFilter}
+        GROUP BY 1
+      ) raw
+      ${rollupPart}
+      ORDER BY bucket DESC
       LIMIT ${args.limit ?? MAX_CANDLES}
     ) c ORDER BY bucket`;
   return rows.map((r) => {

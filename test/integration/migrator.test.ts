@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDatabase } from "../../src/db/database.ts";
 import { DEFAULT_MIGRATIONS_DIR, MigrationError, migrate } from "../../src/db/migrator.ts";
+import { loadCandles } from "../../src/services/candles.ts";
 import { createEmptyPostgresDatabase, postgresAdminUrl, quietLogger } from "../support/databases.ts";
 
 const migrationCount = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true }).filter((d) =>
@@ -47,7 +48,7 @@ async function checkRunPriceBackfill(db: Awaited<ReturnType<typeof open>>) {
   const last = "20261203000000_run_prices";
   const dir = mkdtempSync(join(tmpdir(), "coinflow-mig-backfill-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  for (const name of all.filter((n) => n !== last)) {
+  for (const name of all.filter((n) => n < last)) {
     cpSync(join(DEFAULT_MIGRATIONS_DIR, name), join(dir, name), { recursive: true });
   }
   await migrate(db, quietLogger, dir);
@@ -73,7 +74,99 @@ async function checkRunPriceBackfill(db: Awaited<ReturnType<typeof open>>) {
   ]);
 }
 
+/**
+ * The partitioning migration converts a populated table: every row kept (ids, seqs, values,
+ * commit times), each in its month or, older than the months it creates, the default partition;
+ * the id sequence goes on counting; the migrator creates the months ahead.
+ */
+async function checkPartitionConversion(db: Awaited<ReturnType<typeof open>>) {
+  const all = readdirSync(DEFAULT_MIGRATIONS_DIR).filter((n) => !n.endsWith(".toml"));
+  const partitions = "20261203100000_observation_partitions";
+  const dir = mkdtempSync(join(tmpdir(), "coinflow-mig-partitions-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  for (const name of all.filter((n) => n < partitions)) {
+    cpSync(join(DEFAULT_MIGRATIONS_DIR, name), join(dir, name), { recursive: true });
+  }
+  await migrate(db, quietLogger, dir);
+  const p = db.prisma;
+  const now = new Date();
+  const month = (offset: number, day: number) =>
+    new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, day, 12)).toISOString();
+  await p.$executeRaw`INSERT INTO asset (id, symbol, name) VALUES (1, 'BTC', 'Bitcoin')`;
+  await p.$executeRaw`INSERT INTO etl_run (id, trigger, requested) VALUES (1, 'CLI', ARRAY['COINGECKO']::"Source"[])`;
+  const rows = [
+    [10, 1, "CSV", "2013-04-28T00:00:00.000Z", 135.3, 86400],
+    [11, 2, "COINGECKO", month(-2, 3), 60000.5, null],
+    [12, 3, "COINPAPRIKA", month(-1, 20), 61000.25, null],
+    [13, 4, "COINGECKO", month(0, 1), 62000, null],
+  ] as const;
+  for (const [id, seq, source, observedAt, price, bar] of rows) {
+    await p.$executeRaw`
+      INSERT INTO market_observation (id, seq, asset_id, source, observed_at, price_usd, bar_seconds, run_id, committed_at)
+      VALUES (${id}::bigint, ${seq}::bigint, 1, ${source}::"Source", ${observedAt}::timestamptz, ${price}, ${bar}::int, 1,
+              '2026-01-01T00:00:00Z')`;
+  }
+  await p.$executeRaw`SELECT setval('market_observation_id_seq', 13)`;
+  const read = () =>
+    p.$queryRaw<Record<string, unknown>[]>`
+      SELECT id::int, seq::int, source::text, observed_at, price_usd, bar_seconds, committed_at,
+             tableoid::regclass::text AS part
+      FROM market_observation ORDER BY id`;
+  const before = await read();
+  for (const name of all.filter((n) => n >= partitions)) {
+    cpSync(join(DEFAULT_MIGRATIONS_DIR, name), join(dir, name), { recursive: true });
+  }
+  await migrate(db, quietLogger, dir);
+  const after = await read();
+  const monthName = (offset: number) => {
+    const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, 1));
+    return `market_observation_y${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+  };
+  expect(after.map(({ part: _, ...r }) => r)).toEqual(before.map(({ part: _, ...r }) => r));
+  expect(after.map((r) => r.part)).toEqual([
+    "market_observation_history",
+    monthName(-2),
+    monthName(-1),
+    monthName(0),
+  ]);
+  const names = (
+    await p.$queryRaw<{ name: string }[]>`
+      SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'market_observation'::regclass ORDER BY 1`
+  ).map((r) => r.name);
+  expect(names).toEqual(
+    [
+      monthName(-2),
+      monthName(-1),
+      monthName(0),
+      monthName(1),
+      monthName(2),
+      "market_observation_history",
+    ].sort(),
+  );
+  // The rollups' migration backfilled the rows stored before it: the same candles either way.
+  for (const interval of ["H1", "D1"] as const) {
+    const rolled = await loadCandles(p, 1, { interval }, { seconds: 60 });
+    expect(rolled.length).toBeGreaterThanOrEqual(interval === "H1" ? 3 : 4);
+    expect(rolled).toEqual(await loadCandles(p, 1, { interval, rollups: false }, { seconds: 60 }));
+  }
+  const rollups = await p.$queryRaw<{ interval_seconds: number; n: number }[]>`
+    SELECT interval_seconds, sum(observations)::int AS n FROM candle_rollup GROUP BY 1 ORDER BY 1`;
+  expect(rollups.map((r) => [Number(r.interval_seconds), Number(r.n)])).toEqual([
+    [3600, 3],
+    [86400, 1],
+  ]);
+  const next = await p.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO market_observation (seq, asset_id, source, observed_at, price_usd, run_id)
+    VALUES (5, 1, 'CSV', now(), 1, 1) RETURNING id`;
+  expect(Number(next[0]?.id)).toBe(14);
+}
+
 describe.skipIf(!postgresAdminUrl)("migrator on PostgreSQL", () => {
+  it("partitions a populated market_observation by month and keeps every row", async () => {
+    await checkPartitionConversion(await open(await emptyPostgres()));
+  });
+
   it("backfills run_price for runs finished before the migration", async () => {
     await checkRunPriceBackfill(await open(await emptyPostgres()));
   });
@@ -137,6 +230,14 @@ describe.skipIf(!postgresAdminUrl)("migrator on PostgreSQL", () => {
 });
 
 describe("migrator on PGlite", () => {
+  it("partitions a populated market_observation by month and keeps every row", async () => {
+    const root = mkdtempSync(join(tmpdir(), "coinflow-pglite-mig-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const db = await createDatabase({ dataDir: join(root, "data"), logger: quietLogger });
+    cleanups.push(() => db.close());
+    await checkPartitionConversion(db);
+  });
+
   it("backfills run_price for runs finished before the migration", async () => {
     const root = mkdtempSync(join(tmpdir(), "coinflow-pglite-mig-"));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));

@@ -52,6 +52,7 @@ const TABLES = [
   "source_run",
   "latest_price",
   "run_price",
+  "candle_rollup",
   "candle_late_commit",
   "market_observation",
   "asset_source",
