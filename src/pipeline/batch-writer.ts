@@ -234,14 +234,19 @@ async function recordLateCommits(
       bar_seconds: bars.get(rowKey(w.assetId, w.observedAt)) ?? null,
     })),
   );
+  // One row per bucket at the shortest interval the row feeds: a longer candle counts the distinct
+  // commits of the buckets inside it (loadCandles), so each commit costs one row per bucket, not three.
   await tx.$executeRaw`
     WITH at AS (SELECT clock_timestamp() AS t),
     touched AS (
       SELECT DISTINCT o.asset_id, i.secs,
         date_bin(make_interval(secs => i.secs), o.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
       FROM json_to_recordset(${input}::json) AS o(asset_id int, observed_at timestamptz, bar_seconds int)
-      CROSS JOIN unnest(${intervals}::int[]) AS i(secs)
-      WHERE o.bar_seconds IS NULL OR o.bar_seconds <= i.secs
+      CROSS JOIN LATERAL (
+        SELECT min(secs) AS secs FROM unnest(${intervals}::int[]) AS s(secs)
+        WHERE o.bar_seconds IS NULL OR o.bar_seconds <= s.secs
+      ) i
+      WHERE i.secs IS NOT NULL
     )
     INSERT INTO candle_late_commit (asset_id, interval_seconds, bucket, committed_at, source)
     SELECT touched.asset_id, touched.secs, touched.bucket, at.t, ${source}::"Source" FROM touched, at

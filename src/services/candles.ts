@@ -169,8 +169,9 @@ export async function loadCandles(
   const rows = await prisma.$queryRaw<CandleRow[]>`
     ${dirty}
     SELECT c.*,
-      (SELECT count(*)::int FROM candle_late_commit l
-        WHERE l.asset_id = ${assetId} AND l.interval_seconds = ${step} AND l.bucket = c.bucket
+      (SELECT count(DISTINCT (l.committed_at, l.source))::int FROM candle_late_commit l
+        WHERE l.asset_id = ${assetId} AND l.bucket >= c.bucket AND l.bucket < c.bucket + make_interval(secs => ${step})
+          AND l.interval_seconds <= ${step}
           AND l.committed_at >= c.bucket + make_interval(secs => ${settled}) ${lateSourceFilter}) AS revision,
       c.bucket + make_interval(secs => ${settled}) <= now() AS final
     FROM (
