@@ -122,9 +122,21 @@ describe("npm start (tsx src/main.ts serve) as a real process", () => {
     expect(first.child.signalCode).toBe("SIGKILL");
     expect(existsSync(join(env.DATA_DIR, ".lock"))).toBe(true); // left behind, by a dead pid
 
-    // The killed run's schedule slot is spent: the next run is triggered.
+    // The killed run's schedule slot is spent: the next run is triggered. First the new process's
+    // start-up admission marks the dead run FAILED (abandoned); a trigger sent while it holds the
+    // run lock would join the dead run instead (see the closing note: a known race).
     const second = await spawnService(env);
     cleanups.push(() => second.stop());
+    const killed = (run as { id?: number } | null)?.id;
+    for (
+      let i = 0;
+      i < 200 && (run as { id?: number } | null)?.id === killed && run?.status === "RUNNING";
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 100));
+      run = await lastRun(second.url);
+    }
+    expect(run).not.toMatchObject({ id: killed, status: "RUNNING" });
     const triggered = await fetch(`${second.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${env.ETL_API_KEY}` },
