@@ -57,7 +57,9 @@ export async function admitRun(
   let lock = await tryRunLock(deps.db);
   for (let attempt = 0; !lock && attempt < 40; attempt++) {
     const running = await prisma.etlRun.findFirst({ where: { status: "RUNNING" }, orderBy: { id: "desc" } });
-    if (running) {
+    // A run left RUNNING by a process of this host that is gone is about to be swept by whoever
+    // holds the lock: joining it would hand the caller a run that ends FAILED (abandoned).
+    if (running && !ownerIsGone(running.owner, deps.owner)) {
       // Joined, not started: the key still names this run, so a retry after it ends gets it back.
       if (key) {
         await prisma.runIdempotencyKey.createMany({
@@ -119,5 +121,21 @@ export async function admitRun(
     // Two callers with one idempotency key: the loser returns the winner's run.
     if (key && (error as { code?: string }).code === "P2002") return admitRun(deps, options);
     throw error;
+  }
+}
+
+/** True when `owner` (host:pid) names a process of this host (`self`'s host) that no longer exists. */
+export function ownerIsGone(owner: string | null, self: string): boolean {
+  if (!owner) return false;
+  const at = owner.lastIndexOf(":");
+  const host = owner.slice(0, at);
+  const pid = Number(owner.slice(at + 1));
+  if (host !== self.slice(0, self.lastIndexOf(":")) || !Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
   }
 }
