@@ -3,6 +3,7 @@ import { parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { marketDataTemplate } from "../../src/graphql/market-data-read.ts";
 import { buildSchema } from "../../src/graphql/schema.ts";
+import { ASSET_COLUMNS, OBSERVATION_COLUMNS } from "../../src/services/market-data.ts";
 import { createTestApp } from "../support/app.ts";
 import { databaseKinds, type TestDatabase } from "../support/databases.ts";
 import { type ReplayServer, startReplayServer } from "../support/replay-server.ts";
@@ -11,28 +12,8 @@ import { type ReplayServer, startReplayServer } from "../support/replay-server.t
 // path (Pothos + Prisma + the executor) answers: random selections, filters, orders and pages,
 // over the data of a real run (both APIs and the CSV: nulls, OHLC bars, three sources), compared
 // response for response, errors included. Every generated query is checked to take the fast path.
-const NODE_FIELDS = [
-  "id",
-  "seq",
-  "source",
-  "observedAt",
-  "committedAt",
-  "priceUsd",
-  "marketCapUsd",
-  "volume24hUsd",
-  "change24hPct",
-  "circulatingSupply",
-  "totalSupply",
-  "maxSupply",
-  "rank",
-  "open",
-  "high",
-  "low",
-  "close",
-  "barSeconds",
-  "__typename",
-];
-const ASSET_FIELDS = ["id", "symbol", "name", "rank", "__typename"];
+const NODE_FIELDS = [...Object.keys(OBSERVATION_COLUMNS), "__typename"];
+const ASSET_FIELDS = [...Object.keys(ASSET_COLUMNS), "__typename"];
 const PAGE_INFO = ["hasNextPage", "hasPreviousPage", "__typename"];
 
 let replay: ReplayServer;

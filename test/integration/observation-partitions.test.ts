@@ -9,7 +9,7 @@ import {
 } from "../../src/db/observation-partitions.ts";
 import { upsertObservations } from "../../src/pipeline/batch-writer.ts";
 import { dropExpiredPartitions } from "../../src/pipeline/observation-retention.ts";
-import type { NormalizedRecord } from "../../src/sources/record.ts";
+import { EMPTY_MARKET_FIELDS, type NormalizedRecord } from "../../src/sources/record.ts";
 import { createTestRunner } from "../support/pipeline.ts";
 import { describeOnEachDatabase } from "../support/scenario.ts";
 
@@ -56,18 +56,7 @@ const record = (observedAt: Date, price: number): NormalizedRecord => ({
   name: "Bitcoin",
   observedAt,
   priceUsd: price,
-  marketCapUsd: null,
-  volume24hUsd: null,
-  change24hPct: null,
-  circulatingSupply: null,
-  totalSupply: null,
-  maxSupply: null,
-  rank: null,
-  open: null,
-  high: null,
-  low: null,
-  close: null,
-  barSeconds: null,
+  ...EMPTY_MARKET_FIELDS,
   position: 0,
   location: "f.csv:2",
   raw: null,

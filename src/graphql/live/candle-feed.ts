@@ -11,6 +11,7 @@ import {
   loadCandles,
   MAX_CANDLES,
 } from "../../services/candles.ts";
+import { sharedRead } from "./shared-read.ts";
 
 export interface CandleUpdate {
   candle: Candle;
@@ -118,13 +119,13 @@ export async function* candleUpdates(
         changed = false;
         try {
           const after = cursor;
-          const touched = await shared(prisma, `t:${assetId}:${step}:${after}`, () =>
+          const touched = await sharedRead(prisma, `t:${assetId}:${step}:${after}`, () =>
             touchedBuckets(prisma, assetId, step, after),
           );
           const candles: Candle[] = [];
           for (const range of bucketRanges(touched.buckets, step)) {
             const key = `c:${assetId}:${interval}:${range.from.getTime()}:${range.to.getTime()}:${touched.top}`;
-            const loaded = await shared(prisma, key, () =>
+            const loaded = await sharedRead(prisma, key, () =>
               loadCandles(prisma, assetId, { interval, ...range }, finality),
             );
             for (const c of loaded) if (touched.buckets.has(c.bucket.getTime())) candles.push(c);
@@ -200,25 +201,6 @@ async function settledCandle(
     finality,
   );
   return candle;
-}
-
-/**
- * Reads in flight, per database: subscriptions of the same asset and interval woken by the same
- * commit ask the same question (the same cursor, the same range) at the same moment, and share
- * one answer instead of one query each.
- */
-const inFlight = new WeakMap<object, Map<string, Promise<unknown>>>();
-function shared<T>(prisma: object, key: string, read: () => Promise<T>): Promise<T> {
-  let reads = inFlight.get(prisma);
-  if (!reads) {
-    reads = new Map();
-    inFlight.set(prisma, reads);
-  }
-  const running = reads.get(key) as Promise<T> | undefined;
-  if (running) return running;
-  const started = read().finally(() => reads.delete(key));
-  reads.set(key, started);
-  return started;
 }
 
 function toUpdate(candle: Candle): CandleUpdate {

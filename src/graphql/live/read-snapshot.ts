@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../../db/database.ts";
 import { type AssetConsensus, type ConsensusSettings, loadConsensus } from "../../services/consensus.ts";
 import { filterWhere, type MarketFilter } from "./market-update.ts";
+import { sharedRead } from "./shared-read.ts";
 
 /**
  * The consensus of every asset a filter subscribes to, as of seq: one REPEATABLE READ
@@ -18,21 +19,10 @@ export function readSnapshot(
   // read: a snapshot read a moment earlier is as good, since the stream replays everything after
   // its seq. Without it, 1,000 at once queued for the pool's connections past the transaction's
   // wait and some failed (the fan-out bench: 924 of 1,000 snapshots arrived).
-  let reads = inFlight.get(prisma);
-  if (!reads) {
-    reads = new Map();
-    inFlight.set(prisma, reads);
-  }
-  const key = JSON.stringify(filter);
-  const running = reads.get(key);
-  if (running) return running;
-  const started = read(prisma, filter, settings).finally(() => reads.delete(key));
-  reads.set(key, started);
-  return started;
+  return sharedRead(prisma, JSON.stringify(filter), () => read(prisma, filter, settings));
 }
 
 type Snapshot = { seq: bigint; prices: AssetConsensus[] };
-const inFlight = new WeakMap<object, Map<string, Promise<Snapshot>>>();
 
 function read(prisma: PrismaClient, filter: MarketFilter, settings: ConsensusSettings): Promise<Snapshot> {
   return prisma.$transaction(
