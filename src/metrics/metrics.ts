@@ -77,6 +77,12 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ["outcome"],
       registers,
     }),
+    subscriptionEvents: new Counter({
+      name: "graphql_subscription_events_total",
+      help: "Subscription events executed for their subscriber (own) or reused from one with the same operation (shared)",
+      labelNames: ["execution"],
+      registers,
+    }),
     graphqlDuration: new Histogram({
       name: "graphql_operation_duration_seconds",
       help: "GraphQL operation duration by type",

@@ -39,6 +39,18 @@ export function serveGraphQLWs(options: {
   maxOperations: number;
 }) {
   const { wss, yoga, scrub, clientAddress, maxOperations } = options;
+  // A subscription event's result is shared by every subscriber of the same operation
+  // (shared-subscriptions.ts): scrubbed once, not once per socket.
+  const scrubbed = new WeakMap<object, unknown>();
+  const scrubOnce = <R>(result: R): R => {
+    if (!result || typeof result !== "object") return result;
+    let clean = scrubbed.get(result) as R | undefined;
+    if (clean === undefined) {
+      clean = scrubResult(result, scrub);
+      scrubbed.set(result, clean);
+    }
+    return clean;
+  };
   const ws = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
     {
       // The envelop's own execute/subscribe, handed over in rootValue by onSubscribe (yoga's
@@ -101,7 +113,8 @@ export function serveGraphQLWs(options: {
       onNext: (_ctx, _id, _payload, args, result) => {
         const c = args.contextValue as WsContext;
         const started = c.liveEventAt ?? c.wsStartedAt;
-        return scrubResult(stampResult(result, c.requestId, started), scrub) as never;
+        // Scrubbed before stamping: what the stamp adds (request id, latency) holds no secret.
+        return stampResult(scrubOnce(result), c.requestId, started) as never;
       },
     },
     wss,

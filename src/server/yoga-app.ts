@@ -22,6 +22,7 @@ import {
 import { requestIdOf, useRequestMeta } from "./request-meta.ts";
 import { useCommitInvalidatedCache } from "./response-cache.ts";
 import { useScrubbedResults } from "./scrub-results.ts";
+import { useSharedSubscriptions } from "./shared-subscriptions.ts";
 
 /** What the GraphQL app needs: the schema, its services, and the limits and policies around it. */
 export interface YogaAppOptions {
@@ -103,6 +104,7 @@ export function createYogaApp(options: YogaAppOptions) {
       useCountLimit(),
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
+      useSharedSubscriptions(options.metrics),
       useFastReads({ enabled: options.fastReads, metrics: options.metrics, logger: log }),
       useCommitInvalidatedCache({
         bus: options.services.bus,

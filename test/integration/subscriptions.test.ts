@@ -118,6 +118,52 @@ describe("subscriptions over graphql-ws on a real port", () => {
     expect([...deep.errors, ...shallow.errors]).toEqual([]);
   });
 
+  it("executes each update once for subscribers of the same operation, apart for other variables, selections or keys", async () => {
+    const executions = async () => {
+      const { values } = await stack.app.metrics.subscriptionEvents.get();
+      const of = (execution: string) => values.find((v) => v.labels.execution === execution)?.value ?? 0;
+      return { own: of("own"), shared: of("shared") };
+    };
+    const SELECTION = `{ kind seq observation { priceUsd asset { symbol } } latestPrice { priceUsd } }`;
+    const same = `subscription($symbols: [String!]) { marketUpdates(symbols: $symbols) ${SELECTION} }`;
+    const other = `subscription($symbols: [String!]) { marketUpdates(symbols: $symbols) { seq observation { source } } }`;
+    const clients = [
+      wsClient(http.wsUrl),
+      wsClient(http.wsUrl),
+      wsClient(http.wsUrl),
+      wsClient(http.wsUrl, { authorization: "Bearer someone-else" }),
+    ];
+    const group = clients.slice(0, 3).map((c) => collect(c, same, { symbols: ["BTC"] }));
+    const keyed = collect(clients[3]!, same, { symbols: ["BTC"] });
+    const eth = collect(clients[0]!, same, { symbols: ["ETH"] });
+    const selection = collect(clients[1]!, other, { symbols: ["BTC"] });
+    await new Promise((r) => setTimeout(r, 300));
+    const before = await executions();
+    await waitForRun(await trigger(["COINGECKO"]));
+    const btc = await seqsInDb({ asset: { symbol: "BTC" } });
+    const ethSeqs = await seqsInDb({ asset: { symbol: "ETH" } });
+    expect(btc.length).toBeGreaterThan(0);
+    expect(ethSeqs.length).toBeGreaterThan(0);
+    const received = await Promise.all([...group, keyed, selection].map((c) => c.until(btc.length)));
+    await eth.until(ethSeqs.length);
+    const after = await executions();
+    for (const c of [...group, keyed, eth, selection]) c.stop();
+    await Promise.all(clients.map((c) => c.dispose()));
+
+    // Everyone got what they asked for: the same operation the same data, other ones their own.
+    const [first, ...rest] = received.slice(0, 4);
+    expect(first!.map((e) => e.marketUpdates.seq)).toEqual(btc);
+    for (const events of rest) expect(events).toEqual(first);
+    expect(received[4]!.map((e) => e.marketUpdates)).toEqual(
+      btc.map((seq) => ({ seq, observation: { source: "COINGECKO" } })),
+    );
+    expect(eth.events.map((e) => e.marketUpdates.observation.asset.symbol)).toEqual(ethSeqs.map(() => "ETH"));
+    // Executed once for the three identical subscribers; apart for the other key, the other
+    // selection and the other variables.
+    expect(after.own - before.own).toBe(3 * btc.length + ethSeqs.length);
+    expect(after.shared - before.shared).toBe(2 * btc.length);
+  });
+
   it("etlRunEvents sees RUNNING, per-batch progress, then SUCCEEDED", async () => {
     const client = wsClient(http.wsUrl);
     const sub = collect(
