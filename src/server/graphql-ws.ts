@@ -1,14 +1,16 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { type ExecutionArgs, GraphQLError } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
 import type { WebSocket, WebSocketServer } from "ws";
 import type { GraphQLContext } from "../graphql/context.ts";
+import type { Logger } from "../logger/logger.ts";
 import type { Scrubber } from "../security/scrubber.ts";
 import type { ClientAddress } from "./client-address.ts";
 import { withLimitCode } from "./graphql-plugins.ts";
 import { stampResult } from "./request-meta.ts";
 import { scrubResult } from "./scrub-results.ts";
+import { createFrameSplicer } from "./shared-frames.ts";
+import { attachGraphQLWs } from "./ws-transport.ts";
 import type { YogaApp } from "./yoga-app.ts";
 
 /** A graphql-ws operation's context: when it started, and (subscriptions) when its event arrived. */
@@ -37,8 +39,9 @@ export function serveGraphQLWs(options: {
   scrub: Scrubber;
   clientAddress: ClientAddress;
   maxOperations: number;
+  logger: Logger;
 }) {
-  const { wss, yoga, scrub, clientAddress, maxOperations } = options;
+  const { wss, yoga, scrub, clientAddress, maxOperations, logger } = options;
   // A subscription event's result is shared by every subscriber of the same operation
   // (shared-subscriptions.ts): scrubbed once, not once per socket.
   const scrubbed = new WeakMap<object, unknown>();
@@ -51,7 +54,8 @@ export function serveGraphQLWs(options: {
     }
     return clean;
   };
-  const ws = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
+  const frames = createFrameSplicer();
+  attachGraphQLWs(
     {
       // The envelop's own execute/subscribe, handed over in rootValue by onSubscribe (yoga's
       // graphql-ws recipe), so plugins wrap WebSocket operations as they wrap HTTP ones.
@@ -114,10 +118,14 @@ export function serveGraphQLWs(options: {
         const c = args.contextValue as WsContext;
         const started = c.liveEventAt ?? c.wsStartedAt;
         // Scrubbed before stamping: what the stamp adds (request id, latency) holds no secret.
-        return stampResult(scrubOnce(result), c.requestId, started) as never;
+        const clean = scrubOnce(result);
+        // Data without errors is serialized once for every subscriber it goes to.
+        const shared = clean.errors || clean.data == null ? clean : { ...clean, data: frames.dataOf(clean) };
+        return stampResult(shared, c.requestId, started) as never;
       },
     },
     wss,
+    { logger, beforeSend: frames.splice },
   );
 
   // WebSocket keep-alive: a client that stops answering pings is dropped.
@@ -144,7 +152,8 @@ export function serveGraphQLWs(options: {
     async dispose(): Promise<void> {
       clearInterval(heartbeat);
       for (const socket of wss.clients) socket.close(1001, "server shutting down");
-      await Promise.resolve(ws.dispose()).catch(() => undefined);
+      wss.removeAllListeners();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
 }

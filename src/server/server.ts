@@ -44,6 +44,7 @@ export function createServer(options: ServerOptions) {
     scrub,
     clientAddress: createClientAddress(options.trustProxy ?? null),
     maxOperations: options.maxSubscriptionsPerConnection ?? 50,
+    logger: log,
   });
 
   return {
