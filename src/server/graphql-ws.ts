@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage } from "node:http";
 import { type ExecutionArgs, GraphQLError } from "graphql";
 import type { WebSocket, WebSocketServer } from "ws";
 import type { GraphQLContext } from "../graphql/context.ts";
