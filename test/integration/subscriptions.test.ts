@@ -13,7 +13,11 @@ let http: TestStack["http"];
 beforeAll(async () => {
   // A buffer larger than any run here: these tests check the resume seam, not the slow-consumer
   // policy (market-feed.test.ts does), so a busy CI machine must not conflate updates.
-  stack = await startStack({ env: { ETL_BATCH_SIZE: "100" }, bufferSize: 10_000 });
+  // No HEARTBEAT either: a busy machine's long run would slip one between the updates counted.
+  stack = await startStack({
+    env: { ETL_BATCH_SIZE: "100", SUBSCRIPTION_HEARTBEAT_SECONDS: "0" },
+    bufferSize: 10_000,
+  });
   ({ replay, t, http } = stack);
 });
 afterAll(() => stack.close());
