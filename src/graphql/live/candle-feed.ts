@@ -1,4 +1,4 @@
-import type { PrismaClient, Tx } from "../../db/database.ts";
+import type { PrismaClient } from "../../db/database.ts";
 import type { Logger } from "../../logger/logger.ts";
 import { SEQ_LOCK_KEY } from "../../pipeline/batch-writer.ts";
 import type { EventBus } from "../../pipeline/events.ts";
@@ -11,6 +11,7 @@ import {
   loadCandles,
   MAX_CANDLES,
 } from "../../services/candles.ts";
+import { maxSeq } from "./max-seq.ts";
 import { sharedRead } from "./shared-read.ts";
 
 export interface CandleUpdate {
@@ -94,7 +95,7 @@ export async function* candleUpdates(
     // still waiting to be final (with a long CANDLE_FINALITY_SECONDS, more than the newest).
     const start = await prisma.$transaction(
       async (tx) => {
-        const top = await topSeq(tx);
+        const top = await maxSeq(tx);
         const recent = await loadCandles(
           tx,
           assetId,
@@ -205,11 +206,6 @@ async function settledCandle(
 
 function toUpdate(candle: Candle): CandleUpdate {
   return { candle, final: candle.final, revision: candle.revision };
-}
-
-async function topSeq(prisma: PrismaClient | Tx): Promise<bigint> {
-  const r = await prisma.marketObservation.aggregate({ _max: { seq: true } });
-  return r._max.seq ?? 0n;
 }
 
 /**

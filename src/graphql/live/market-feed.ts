@@ -9,6 +9,7 @@ import {
   matches,
   type ObservationWithAsset,
 } from "./market-update.ts";
+import { maxSeq } from "./max-seq.ts";
 import { Pacer, type Pacing, pacingActive } from "./pacer.ts";
 import { readSnapshot } from "./read-snapshot.ts";
 import { SubscriberBuffer } from "./subscriber-buffer.ts";
@@ -98,11 +99,6 @@ export function createMarketFeed(options: FeedOptions) {
     serverTime: new Date(),
   });
 
-  async function maxSeq(): Promise<bigint> {
-    const r = await prisma.marketObservation.aggregate({ _max: { seq: true } });
-    return r._max.seq ?? 0n;
-  }
-
   async function toUpdates(rows: ObservationWithAsset[]): Promise<MarketUpdate[]> {
     const consensus = await loadConsensus(
       prisma,
@@ -127,7 +123,7 @@ export function createMarketFeed(options: FeedOptions) {
   }
 
   async function pumpOnce() {
-    dispatched ??= await maxSeq();
+    dispatched ??= await maxSeq(prisma);
     for (;;) {
       const rows = await readAfter(dispatched);
       if (rows.length === 0) return;
@@ -192,7 +188,7 @@ export function createMarketFeed(options: FeedOptions) {
     // gap-free whatever committed while it was read or sent.
     const snapshot = opts.snapshot ? await readSnapshot(prisma, filter, options.consensus) : null;
     const resume = snapshot?.seq ?? opts.afterSeq ?? null;
-    let delivered = resume ?? dispatched ?? (await maxSeq());
+    let delivered = resume ?? dispatched ?? (await maxSeq(prisma));
     let wake: (() => void) | null = null;
     // The buffer must keep whatever the pump pushes from now on: never start it above what the
     // pump has dispatched (an afterSeq beyond the database's highest seq, after a restore or on a
@@ -222,7 +218,7 @@ export function createMarketFeed(options: FeedOptions) {
           where: { seq: { gt: resume }, committedAt: { lt: cutoff } },
           select: { id: true },
         });
-        const highest = await maxSeq();
+        const highest = await maxSeq(prisma);
         // Beyond retention, or beyond anything this database ever committed: refetch, then go on.
         if (expired || resume > highest) {
           const latest = highest;

@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../../db/database.ts";
 import { type AssetConsensus, type ConsensusSettings, loadConsensus } from "../../services/consensus.ts";
 import { filterWhere, type MarketFilter } from "./market-update.ts";
+import { maxSeq } from "./max-seq.ts";
 import { sharedRead } from "./shared-read.ts";
 
 /**
@@ -27,7 +28,7 @@ type Snapshot = { seq: bigint; prices: AssetConsensus[] };
 function read(prisma: PrismaClient, filter: MarketFilter, settings: ConsensusSettings): Promise<Snapshot> {
   return prisma.$transaction(
     async (tx) => {
-      const max = await tx.marketObservation.aggregate({ _max: { seq: true } });
+      const seq = await maxSeq(tx);
       // An asset belongs to the snapshot when one of its latest prices matches the filter (the
       // same rule as an observation belonging to the stream); its consensus spans every source.
       const assets = await tx.latestPrice.findMany({
@@ -40,7 +41,7 @@ function read(prisma: PrismaClient, filter: MarketFilter, settings: ConsensusSet
         assets.map((a) => a.assetId),
         settings,
       );
-      return { seq: max._max.seq ?? 0n, prices: [...consensus.values()] };
+      return { seq, prices: [...consensus.values()] };
     },
     // Distinct filters still queue for connections: wait for one as long as a client would.
     { isolationLevel: "RepeatableRead", maxWait: 30_000 },
