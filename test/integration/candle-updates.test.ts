@@ -32,13 +32,14 @@ describe.each(databaseKinds.filter((k) => k.available))("candleUpdates on $kind"
 
   /**
    * The previous M5 bucket has ended; the finality delay is chosen so that it becomes final about
-   * three seconds from now: long enough to commit into it while forming, short enough to wait for.
+   * six seconds from now: long enough to commit into it while forming (three seconds were not,
+   * on a machine running several suites at once), short enough to wait for.
    */
   function timeline() {
     const now = Date.now();
     const current = Math.floor(now / STEP) * STEP;
     const previous = current - STEP;
-    const finalitySeconds = Math.ceil((now - current) / 1000) + 3;
+    const finalitySeconds = Math.ceil((now - current) / 1000) + 6;
     return { previous, finalitySeconds, at: (s: number) => new Date(previous + s * 1000) };
   }
 
