@@ -18,8 +18,8 @@ type WsContext = GraphQLContext & { wsStartedAt: number };
 /** Above this many unsent bytes on a WebSocket, subscriptions wait (and their buffers conflate). */
 const WS_HIGH_WATER_BYTES = 256 * 1024;
 
-/** A client that has not answered a ping within this long is dropped. */
-const PING_EVERY_MS = 30_000;
+/** A client that has not answered a ping within this long is dropped (as graphql-ws/use/ws did). */
+const PING_EVERY_MS = 12_000;
 
 async function drained(socket: WebSocket): Promise<void> {
   while (socket.bufferedAmount > WS_HIGH_WATER_BYTES && socket.readyState === socket.OPEN) {
@@ -42,18 +42,19 @@ export function serveGraphQLWs(options: {
 }) {
   const { wss, yoga, scrub, clientAddress, maxOperations, logger } = options;
   // A subscription event's result is shared by every subscriber of the same operation
-  // (shared-subscriptions.ts): scrubbed once, not once per socket.
-  const scrubbed = new WeakMap<object, unknown>();
-  const scrubOnce = <R>(result: R): R => {
-    if (!result || typeof result !== "object") return result;
-    let clean = scrubbed.get(result) as R | undefined;
-    if (clean === undefined) {
-      clean = scrubResult(result, scrub);
-      scrubbed.set(result, clean);
-    }
-    return clean;
-  };
+  // (shared-subscriptions.ts): scrubbed once, and its data serialized once (shared-frames.ts),
+  // not once per socket.
   const frames = createFrameSplicer();
+  const prepared = new WeakMap<object, unknown>();
+  const prepare = <R extends { data?: unknown; errors?: unknown }>(result: R): R => {
+    let ready = prepared.get(result) as R | undefined;
+    if (ready === undefined) {
+      const clean = scrubResult(result, scrub);
+      ready = clean.errors || clean.data == null ? clean : { ...clean, data: frames.standIn(clean.data) };
+      prepared.set(result, ready);
+    }
+    return ready;
+  };
   attachGraphQLWs(
     {
       // The envelop's own execute/subscribe, handed over in rootValue by onSubscribe (yoga's
@@ -117,14 +118,11 @@ export function serveGraphQLWs(options: {
         const c = args.contextValue as WsContext;
         const started = c.liveEventAt ?? c.wsStartedAt;
         // Scrubbed before stamping: what the stamp adds (request id, latency) holds no secret.
-        const clean = scrubOnce(result);
-        // Data without errors is serialized once for every subscriber it goes to.
-        const shared = clean.errors || clean.data == null ? clean : { ...clean, data: frames.dataOf(clean) };
-        return stampResult(shared, c.requestId, started) as never;
+        return stampResult(prepare(result), c.requestId, started) as never;
       },
     },
     wss,
-    { logger, beforeSend: frames.splice },
+    { logger, beforeSend: frames.splice, highWaterBytes: WS_HIGH_WATER_BYTES },
   );
 
   // WebSocket keep-alive: a client that stops answering pings is dropped.

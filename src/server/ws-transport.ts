@@ -15,9 +15,10 @@ export interface WsExtra {
  * each of 1,000 subscribers that was a third of the server's time (BENCHMARKS.md, capacity).
  * Here send hands the frame to the socket and returns, and the socket is corked until the end of
  * the event loop's turn: every frame a connection is sent in one turn (the live feed delivers in
- * 10 ms slices, time-slices.ts) leaves in one writev. Flow control stays where it was:
- * subscriptions wait while a socket's unsent bytes, corked ones included, are above a high-water
- * mark (graphql-ws.ts, backpressure).
+ * 10 ms slices, time-slices.ts) leaves in one writev. Only once the socket's unsent bytes, corked
+ * ones included, pass `highWaterBytes` does send wait for its frame to be written: then the
+ * operation waits, whatever it is, so each holds at most one frame beyond the mark (the feed and
+ * the bus iterators also check the mark before they take an update: graphql-ws.ts, backpressure).
  * Keep-alive pings are graphql-ws.ts's; internal errors close with 1011 and are logged.
  */
 export function attachGraphQLWs(
@@ -27,9 +28,11 @@ export function attachGraphQLWs(
     logger: Logger;
     /** The serialized message about to be sent (shared-frames.ts splices shared data in). */
     beforeSend?: (message: string) => string;
+    /** Above this many unsent bytes on a socket, a send resolves only once its frame is written. */
+    highWaterBytes: number;
   },
 ) {
-  const { logger, beforeSend = (message: string) => message } = transport;
+  const { logger, beforeSend = (message: string) => message, highWaterBytes } = transport;
   const server = makeServer(options);
   wss.options.handleProtocols = handleProtocols;
   const fail = (socket: WebSocket, where: string) => (error: unknown) => {
@@ -56,15 +59,22 @@ export function attachGraphQLWs(
       {
         protocol: socket.protocol,
         send: (data) => {
+          let message: string;
+          try {
+            message = beforeSend(data);
+          } catch (error) {
+            return fail(socket, "send")(error);
+          }
           // A send after the close is dropped, as graphql-ws/use/ws drops it.
-          const message = beforeSend(data);
           if (socket.readyState !== socket.OPEN) return;
           if (!corked) {
             corked = true;
             tcp.cork();
             setImmediate(uncork);
           }
-          socket.send(message);
+          if (socket.bufferedAmount + message.length <= highWaterBytes) return socket.send(message);
+          // Resolves on a close too (ws calls back with an error): the operation then ends.
+          return new Promise<void>((resolve) => socket.send(message, () => resolve()));
         },
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
