@@ -218,7 +218,7 @@ async function grow(db: Database, url: string, s: Seed, fromK: number, target: n
     };
     for (let k = fromK; k < toK; k += chunk) {
       await generateRuns(client, s, k, Math.min(toK, k + chunk));
-      if ((k / chunk) % 5 === 4) log(`growth: ${Math.min(toK, k + chunk)}/${toK} runs`);
+      if ((k - fromK) % (5 * chunk) === 4 * chunk) log(`growth: ${Math.min(toK, k + chunk)}/${toK} runs`);
     }
     // Every hour the new runs touched, the boundary hour with the rows already there included.
     const hour = 3_600_000;

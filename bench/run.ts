@@ -32,6 +32,7 @@ const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
 // --only ingest,e2e,query,fanout,capacity,slow,startup,growth (development): the named scenario groups only.
 // --cpu-prof: the capacity scenario's server writes a CPU profile (its path is logged).
+// --keep-growth-db: the growth scenario's database is not dropped (its URL is logged).
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = (group: string) => !onlyArg || onlyArg.split(",").includes(group);
 const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -422,7 +423,9 @@ async function main() {
     try {
       await benchGrowth(growth.url, quick, logger);
     } finally {
-      await growth.drop();
+      // --keep-growth-db: keep the grown database for EXPLAIN ANALYZE (its URL is logged).
+      if (process.argv.includes("--keep-growth-db")) log(`growth database kept: ${growth.url}`);
+      else await growth.drop();
     }
   }
   const machine = {
