@@ -416,17 +416,10 @@ async function main() {
     await drop();
     if (only("query")) await benchPgliteQueries(quick);
   }
-  // On a database of its own: the history grows to 10 M observations (--quick: 200k) there.
+  // On databases of its own: the history grows to 10 M observations (--quick: 200k) there.
   if (only("growth")) {
     log("growth");
-    const growth = await freshPostgres();
-    try {
-      await benchGrowth(growth.url, quick, logger);
-    } finally {
-      // --keep-growth-db: keep the grown database for EXPLAIN ANALYZE (its URL is logged).
-      if (process.argv.includes("--keep-growth-db")) log(`growth database kept: ${growth.url}`);
-      else await growth.drop();
-    }
+    await benchGrowth(ADMIN, quick, logger, process.argv.includes("--keep-growth-db"));
   }
   const machine = {
     cpus: cpus().length,
