@@ -121,11 +121,16 @@ export async function loadCandles(
           AND (m.bar_seconds IS NULL OR m.bar_seconds <= ${step})
       )`
     : Prisma.empty;
+  // The edges as two index ranges, [from, whole.from) and [whole.to, to): written as [from, to)
+  // minus the whole range, the index scan read every row of the asset in [from, to) (all of its
+  // history when from is open) only to filter them out.
   const rawRows = useRollups
     ? Prisma.sql`(
         SELECT * FROM market_observation
-        WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${to}
-          AND NOT (observed_at >= ${whole.from} AND observed_at < ${whole.to})
+        WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${whole.from}
+        UNION ALL
+        SELECT * FROM market_observation
+        WHERE asset_id = ${assetId} AND observed_at >= ${whole.to} AND observed_at < ${to}
         UNION ALL
         SELECT m.* FROM dirty d JOIN market_observation m ON m.asset_id = ${assetId}
           AND m.observed_at >= d.bucket AND m.observed_at < d.bucket + make_interval(secs => ${step})
