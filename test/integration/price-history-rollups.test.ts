@@ -288,5 +288,61 @@ describeOnEachDatabase(
       await check();
       await app.app.stop("test over");
     });
+
+    it("with a limit gives the newest candles of the whole range, also across gaps wider than its first window", async () => {
+      const db = scenario.db;
+      const asset = await db.prisma.asset.create({ data: { symbol: "BTC", name: "Bitcoin", rank: 1 } });
+      const run = await db.prisma.etlRun.create({ data: { trigger: "CLI", requested: SOURCE_ORDER } });
+      const now = Math.floor(Date.now() / HOUR) * HOUR;
+      // Bursts of rows separated by gaps of days to months (the service was off, a CSV's old file).
+      const rows: Row[] = [];
+      for (const [k, at] of [
+        now - 200 * DAY,
+        now - 40 * DAY,
+        now - 39 * DAY,
+        now - 3 * DAY,
+        now - 2 * HOUR,
+      ].entries()) {
+        for (let m = 0; m < 3; m++) {
+          rows.push({
+            source: "COINGECKO",
+            observedAt: at + m * 25 * MINUTE,
+            price: 100 + k * 10 + m,
+            volume: 5,
+            barSeconds: null,
+          });
+        }
+        rows.push({
+          source: "CSV",
+          observedAt: Math.floor(at / DAY) * DAY,
+          price: 90 + k,
+          volume: 50,
+          barSeconds: 86_400,
+        });
+      }
+      await ensureObservationPartitions(prismaPartitionSql(db.prisma), new Date(now - 200 * DAY), 0);
+      await ensureObservationPartitions(prismaPartitionSql(db.prisma), new Date(now - 40 * DAY), 1);
+      await write(db, asset.id, run.id, rows);
+      await rollUpPendingRuns(db.prisma);
+      const app = createTestApp(db, scenario.replay);
+      const q = `query ($interval: Interval!, $limit: Int, $sources: [Source!], $to: DateTime) {
+        priceHistory(asset: "BTC", interval: $interval, limit: $limit, sources: $sources, to: $to) { bucket open close observations }
+      }`;
+      for (const interval of ["M5", "H1", "D1"] as const) {
+        for (const sources of [null, ["CSV"]]) {
+          for (const to of [null, new Date(now - 10 * DAY).toISOString()]) {
+            const all = await app.gql<{ priceHistory: unknown[] }>(q, { interval, limit: null, sources, to });
+            expect(all.body.errors, JSON.stringify(all.body.errors)).toBeUndefined();
+            const whole = all.body.data!.priceHistory;
+            for (const limit of [1, 2, 4, 7, 50]) {
+              const r = await app.gql<{ priceHistory: unknown[] }>(q, { interval, limit, sources, to });
+              expect(r.body.errors, JSON.stringify(r.body.errors)).toBeUndefined();
+              expect(r.body.data!.priceHistory).toEqual(whole.slice(Math.max(0, whole.length - limit)));
+            }
+          }
+        }
+      }
+      await app.app.stop("test over");
+    });
   },
 );
