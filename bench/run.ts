@@ -32,7 +32,7 @@ const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
 // --only ingest,e2e,query,fanout,capacity,slow,startup,growth (development): the named scenario groups only.
 // --cpu-prof: the capacity scenario's server writes a CPU profile (its path is logged).
-// --keep-growth-db: the growth scenario's database is not dropped (its URL is logged).
+// --keep-growth-db: the growth scenario's databases are not dropped (their URLs are logged).
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = (group: string) => !onlyArg || onlyArg.split(",").includes(group);
 const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
