@@ -22,6 +22,7 @@ import {
 } from "../test/support/replay-server.ts";
 import { benchCapacity } from "./capacity.ts";
 import { benchFanout } from "./fanout.ts";
+import { benchGrowth } from "./growth.ts";
 import { benchPgliteQueries, benchPostgresQueries } from "./queries.ts";
 import { log, median, row, rows } from "./results.ts";
 import { benchSlowSubscriber } from "./slow-subscriber.ts";
@@ -29,8 +30,9 @@ import { benchStartup } from "./startup.ts";
 
 const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
-// --only ingest,e2e,query,fanout,capacity,slow,startup (development): the named scenario groups only.
+// --only ingest,e2e,query,fanout,capacity,slow,startup,growth (development): the named scenario groups only.
 // --cpu-prof: the capacity scenario's server writes a CPU profile (its path is logged).
+// --keep-growth-db: the growth scenario's databases are not dropped (their URLs are logged).
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = (group: string) => !onlyArg || onlyArg.split(",").includes(group);
 const ADMIN = process.env.TEST_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -396,20 +398,29 @@ async function main() {
   const started = performance.now();
   if (only("slow")) benchSlowSubscriber(quick);
   if (only("ingest")) await benchIngest();
-  const { url, drop } = await freshPostgres();
-  const db = await createDatabase({ url, dataDir: "unused", logger });
-  await migrate(db, logger);
-  await db.close();
-  // On the migrated, still empty database: what a restart costs, before any data is loaded.
-  if (only("startup")) await benchStartup(url, quick);
-  // The end-to-end run also loads the data the query and fan-out scenarios read.
-  log("end to end");
-  await benchEndToEnd(url);
-  if (only("query")) await benchPostgresQueries(url, quick);
-  if (only("fanout")) await benchFanout(url, quick, logger);
-  if (only("capacity")) await benchCapacity(url, quick, logger, process.argv.includes("--cpu-prof"));
-  await drop();
-  if (only("query")) await benchPgliteQueries(quick);
+  // The end-to-end runs and the groups that read their data, as before; growth brings its own
+  // database, so --only=growth alone skips them.
+  if (!onlyArg || onlyArg.split(",").some((g) => g !== "growth")) {
+    const { url, drop } = await freshPostgres();
+    const db = await createDatabase({ url, dataDir: "unused", logger });
+    await migrate(db, logger);
+    await db.close();
+    // On the migrated, still empty database: what a restart costs, before any data is loaded.
+    if (only("startup")) await benchStartup(url, quick);
+    // The end-to-end run also loads the data the query and fan-out scenarios read.
+    log("end to end");
+    await benchEndToEnd(url);
+    if (only("query")) await benchPostgresQueries(url, quick);
+    if (only("fanout")) await benchFanout(url, quick, logger);
+    if (only("capacity")) await benchCapacity(url, quick, logger, process.argv.includes("--cpu-prof"));
+    await drop();
+    if (only("query")) await benchPgliteQueries(quick);
+  }
+  // On databases of its own: the history grows to 10 M observations (--quick: 200k) there.
+  if (only("growth")) {
+    log("growth");
+    await benchGrowth(ADMIN, quick, logger, process.argv.includes("--keep-growth-db"));
+  }
   const machine = {
     cpus: cpus().length,
     cpu: cpus()[0]?.model ?? "unknown",

@@ -70,26 +70,59 @@ interface CandleRow {
  * partial bucket at an unaligned from or to and for the buckets of runs not rolled up yet; M5
  * reads raw rows only. Ties between sources go to the source order (COINGECKO, COINPAPRIKA, CSV),
  * as in the raw aggregate.
- * At most the newest 5,000 buckets are returned.
+ * At most the newest 5,000 buckets are returned; with a `limit`, the newest `limit`, read from a
+ * window below the asset's newest row (widened until it holds them), not the whole history.
  */
 export async function loadCandles(
   prisma: PrismaClient | Tx,
   assetId: number,
-  args: {
-    interval: Interval;
-    from?: Date | null;
-    to?: Date | null;
-    sources?: SourceId[] | null;
-    limit?: number | null;
-    /** false: raw rows only (what the rollups are tested against; M5 always). Default true. */
-    rollups?: boolean;
-  },
+  args: CandleArgs,
   finality: Finality,
 ): Promise<Candle[]> {
   if (args.from && args.to && args.from >= args.to) throw badInput("from", "must be before to");
   if (args.limit != null && (args.limit < 1 || args.limit > MAX_CANDLES)) {
     throw badInput("limit", `must be between 1 and ${MAX_CANDLES}, got ${args.limit}`);
   }
+  const limit = args.limit;
+  if (limit == null) return queryCandles(prisma, assetId, args, finality);
+  // The newest `limit` buckets without aggregating the asset's whole history (rollups are kept
+  // for good): first a window of 2 x limit buckets below the asset's newest row, widened 8x
+  // until it holds `limit` buckets or reaches `from`. The window starts on a bucket boundary,
+  // so each bucket in it is the same as in the whole range.
+  const [newest] = await prisma.$queryRaw<{ at: Date | null }[]>`
+    SELECT max(observed_at) AS at FROM market_observation WHERE asset_id = ${assetId}`;
+  if (!newest?.at) return queryCandles(prisma, assetId, args, finality);
+  const stepMs = INTERVAL_SECONDS[args.interval] * 1000;
+  const floor = args.from?.getTime() ?? 0;
+  const upper = Math.min(
+    args.to?.getTime() ?? Number.POSITIVE_INFINITY,
+    new Date(newest.at).getTime() + stepMs,
+  );
+  for (let span = 2 * limit * stepMs; ; span *= 8) {
+    const start = Math.floor((upper - span) / stepMs) * stepMs;
+    if (start <= floor) return queryCandles(prisma, assetId, args, finality);
+    const candles = await queryCandles(prisma, assetId, { ...args, from: new Date(start) }, finality);
+    if (candles.length >= limit) return candles;
+  }
+}
+
+interface CandleArgs {
+  interval: Interval;
+  from?: Date | null;
+  to?: Date | null;
+  sources?: SourceId[] | null;
+  limit?: number | null;
+  /** false: raw rows only (what the rollups are tested against; M5 always). Default true. */
+  rollups?: boolean;
+}
+
+/** loadCandles' statement over [from, to) as given. */
+async function queryCandles(
+  prisma: PrismaClient | Tx,
+  assetId: number,
+  args: CandleArgs,
+  finality: Finality,
+): Promise<Candle[]> {
   const step = INTERVAL_SECONDS[args.interval];
   const sourceFilter = args.sources?.length
     ? Prisma.sql`AND source::text = ANY(${args.sources}::text[])`
@@ -121,11 +154,16 @@ export async function loadCandles(
           AND (m.bar_seconds IS NULL OR m.bar_seconds <= ${step})
       )`
     : Prisma.empty;
+  // The edges as two index ranges, [from, whole.from) and [whole.to, to): written as [from, to)
+  // minus the whole range, the index scan read every row of the asset in [from, to) (all of its
+  // history when from is open) only to filter them out.
   const rawRows = useRollups
     ? Prisma.sql`(
         SELECT * FROM market_observation
-        WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${to}
-          AND NOT (observed_at >= ${whole.from} AND observed_at < ${whole.to})
+        WHERE asset_id = ${assetId} AND observed_at >= ${from} AND observed_at < ${whole.from}
+        UNION ALL
+        SELECT * FROM market_observation
+        WHERE asset_id = ${assetId} AND observed_at >= ${whole.to} AND observed_at < ${to}
         UNION ALL
         SELECT m.* FROM dirty d JOIN market_observation m ON m.asset_id = ${assetId}
           AND m.observed_at >= d.bucket AND m.observed_at < d.bucket + make_interval(secs => ${step})
