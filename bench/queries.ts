@@ -10,9 +10,9 @@ import { startProcess, stop } from "./processes.ts";
 import { log, median, row } from "./results.ts";
 
 /** The #16 shapes: a page of 100 with the asset, and a page of 20 of one asset drawn per request. */
-const PAGE_QUERY =
+export const PAGE_QUERY =
   "{ marketData(first: 100) { edges { node { seq source observedAt priceUsd marketCapUsd volume24hUsd asset { symbol name } } } } }";
-const ASSET_QUERY =
+export const ASSET_QUERY =
   "query ($a: ID!) { marketData(filter: { assetIds: [$a] }, first: 20) { edges { node { seq source observedAt priceUsd asset { symbol name } } } } }";
 const HISTORY_ROWS = 250_000;
 const VARIED_ASSETS = 300;
@@ -87,7 +87,7 @@ export async function growHistory(url: string, target: number) {
 }
 
 /** The `n` assets a frontend asks for most: the best ranked ones with observations. */
-async function topAssetIds(url: string, n: number): Promise<string[]> {
+export async function topAssetIds(url: string, n: number): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

@@ -103,7 +103,12 @@ export function createYogaApp(options: YogaAppOptions) {
       useCountLimit(),
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
-      useFastReads({ enabled: options.fastReads, metrics: options.metrics, logger: log }),
+      useFastReads({
+        readRows: (text, values) => options.db.readRows(text, values),
+        enabled: options.fastReads,
+        metrics: options.metrics,
+        logger: log,
+      }),
       useCommitInvalidatedCache({
         bus: options.services.bus,
         ttlSeconds: options.responseCacheTtlSeconds ?? 0,
