@@ -4,7 +4,7 @@
 //
 //   tsx bench/read-cpu.ts --prepare            create + load the database (once; ~1-2 min)
 //   tsx bench/read-cpu.ts [--rounds=5] [--requests=300] [--only=page,varied,typename]
-//                         [--cpu-prof=DIR] [--cache] [--pglite=DIR] [--compare=OTHER_CHECKOUT]
+//                         [--cpu-prof=DIR] [--cache] [--pglite=DIR] [--compare=OTHER_CHECKOUT] [--dist]
 //
 // Each round sends every shape `requests` times (4 concurrent, keep-alive) to our server
 // (RESPONSE_CACHE_TTL_SECONDS=0 unless --cache) and `{ hello }` to a bare yoga, interleaved;
@@ -107,7 +107,9 @@ async function send(target: string, bodies: string[], amount: number) {
 
 /** Our server from `cwd` (a checkout of another version, to compare in the same run). */
 function serveFrom(cwd: string, env: Record<string, string>, nodeArgs: string[]): Promise<Started> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts", "serve"], {
+  // --dist: the compiled service (`npm start`, the image's CMD); else through tsx, as bench/queries.ts.
+  const main = process.argv.includes("--dist") ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"];
+  const child = spawn(process.execPath, [...nodeArgs, ...main, "serve"], {
     cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -149,7 +151,7 @@ async function measure() {
   const servers: Record<string, Started> = { ours: await serveFrom(process.cwd(), env, nodeArgs) };
   // PGlite is one process's database: a second server cannot open it.
   if (compare && !pglite) servers.base = await serveFrom(compare, env, nodeArgs);
-  const bare = await startProcess(["bench/bare-yoga.ts"], {}, /"port":(\d+)/);
+  const bare = await startProcess(["bench/bare-yoga.ts"], {}, /"port":(\d+)/, { nodeArgs });
   const ids = pglite ? ["1", "2", "3"] : await topAssetIds(DB_URL, 300);
   const bodies: Record<string, string[]> = {
     typename: [JSON.stringify({ query: "{ __typename }" })],
