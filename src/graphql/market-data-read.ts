@@ -70,7 +70,24 @@ interface Connection extends Record<string, unknown> {
   pageInfo: Record<string, unknown>;
 }
 
-const cursorOf = (row: unknown[]) => dateIdCursor(row[1] as number, row[0] as string);
+const cursorOf = (row: unknown[]) => dateIdCursor(Math.round(row[1] as number), row[0] as string);
+
+/**
+ * DateTime's serialization of an epoch-ms value, remembered: a page's rows share a few
+ * timestamps (one per run and source), and every request reads the same recent ones again.
+ * Bounded: cleared when full.
+ */
+const isoStrings = new Map<number, string>();
+function isoString(epochMs: number): string {
+  const ms = Math.round(epochMs);
+  let iso = isoStrings.get(ms);
+  if (iso === undefined) {
+    iso = new Date(ms).toISOString();
+    if (isoStrings.size >= 10_000) isoStrings.clear();
+    isoStrings.set(ms, iso);
+  }
+  return iso;
+}
 
 const templates = new WeakMap<DocumentNode, Map<string, Template | null>>();
 
@@ -248,7 +265,7 @@ function compile(args: ExecutionArgs): Template | null {
       columns.add(name as ObservationColumn);
       // Timestamps come as epoch ms: DateTime's serialization of the same instant.
       return AS_EPOCH_MS.has(name as ObservationColumn)
-        ? leaf(d, column(name), (ms) => new Date(ms as number).toISOString())
+        ? leaf(d, column(name), (ms) => isoString(ms as number))
         : leaf(d, column(name));
     });
     return fields && { key: def.name, kind: "object", read: same, fields };

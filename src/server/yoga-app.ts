@@ -108,7 +108,7 @@ export function createYogaApp(options: YogaAppOptions) {
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
       useFastReads({
-        readRows: (text, values) => options.db.readRows(text, values),
+        readRows: (text, values, prepare) => options.db.readRows(text, values, prepare),
         enabled: options.fastReads,
         metrics: options.metrics,
         logger: log,
