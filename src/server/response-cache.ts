@@ -1,6 +1,7 @@
 import { createInMemoryCache, useResponseCache } from "@graphql-yoga/plugin-response-cache";
 import type { Plugin } from "graphql-yoga";
 import type { EventBus } from "../pipeline/events.ts";
+import { responseCacheKey } from "./response-cache-key.ts";
 
 export interface ResponseCacheOptions {
   bus: EventBus;
@@ -40,6 +41,8 @@ export function useCommitInvalidatedCache(options: ResponseCacheOptions): Plugin
     // Invalidation is by generation; entity bookkeeping per mutation result would only cost.
     invalidateViaMutation: false,
     includeExtensionMetadata: true,
+    buildResponseCacheKey: (params) =>
+      responseCacheKey({ ...params, variableValues: params.variableValues as Record<string, unknown> }),
     // HTTP only: the cache keys entries by yoga's HTTP request (onParams), which a graphql-ws
     // operation does not have; over WebSocket every operation executes.
     enabled: (request) => request !== undefined,
