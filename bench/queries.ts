@@ -6,13 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
-import { startProcess, stop } from "./processes.ts";
+import { type Started, startProcess, stop } from "./processes.ts";
 import { log, median, row } from "./results.ts";
 
 /** The #16 shapes: a page of 100 with the asset, and a page of 20 of one asset drawn per request. */
-const PAGE_QUERY =
+export const PAGE_QUERY =
   "{ marketData(first: 100) { edges { node { seq source observedAt priceUsd marketCapUsd volume24hUsd asset { symbol name } } } } }";
-const ASSET_QUERY =
+export const ASSET_QUERY =
   "query ($a: ID!) { marketData(filter: { assetIds: [$a] }, first: 20) { edges { node { seq source observedAt priceUsd asset { symbol name } } } } }";
 const HISTORY_ROWS = 250_000;
 const VARIED_ASSETS = 300;
@@ -22,6 +22,37 @@ interface Load {
   p99: number;
   /** Transport errors, non-2xx and GraphQL errors inside a 200: any of them fails the row. */
   errors: number;
+}
+
+/**
+ * Our server as `npm start` runs it: the compiled `node dist/main.js serve` (`npm run bench`
+ * builds dist/ first), not through tsx, whose source-map support makes every Error and
+ * DOMException (yoga's body streams abort one per request) cost more than in production.
+ */
+function serveCompiled(env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, ["dist/main.js", "serve"], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`did not start: ${out}`)), 60_000);
+    const onData = (d: unknown) => {
+      out += String(d);
+      const m = /"port":(\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      // Keep draining the pipes (a full pipe blocks the child) without keeping what they say.
+      child.stdout.off("data", onData);
+      child.stderr.off("data", onData);
+      child.stdout.resume();
+      child.stderr.resume();
+      resolve({ child, port: Number(m[1]), inspector: null });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`exited with ${code}: ${out}`)));
+  });
 }
 
 /** One autocannon burst; `bodies` is drawn from at random per request when it has several. */
@@ -87,7 +118,7 @@ export async function growHistory(url: string, target: number) {
 }
 
 /** The `n` assets a frontend asks for most: the best ranked ones with observations. */
-async function topAssetIds(url: string, n: number): Promise<string[]> {
+export async function topAssetIds(url: string, n: number): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -111,11 +142,14 @@ export async function benchQueries(
   const seconds = options.quick ? 2 : 5;
   const rounds = options.quick ? 1 : 3;
   const serve = (extra: Record<string, string>) =>
-    startProcess(
-      ["src/main.ts", "serve"],
-      { ...env, PORT: "0", HOST: "127.0.0.1", ETL_INTERVAL_SECONDS: "0", LOG_LEVEL: "info", ...extra },
-      /"port":(\d+)/,
-    );
+    serveCompiled({
+      ...env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      ETL_INTERVAL_SECONDS: "0",
+      LOG_LEVEL: "info",
+      ...extra,
+    });
   const bare = await startProcess(["bench/bare-yoga.ts"], {}, /"port":(\d+)/);
   const bareUrl = `http://127.0.0.1:${bare.port}/graphql`;
   const hello = [JSON.stringify({ query: "{ hello }" })];

@@ -2,6 +2,7 @@ import type { Plugin } from "graphql-yoga";
 import { marketDataTemplate, runMarketDataRead } from "../graphql/market-data-read.ts";
 import type { Logger } from "../logger/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import type { ReadRows } from "../services/market-data.ts";
 
 /**
  * Hot reads skip the general executor: an operation of the compiled shape (market-data-read.ts)
@@ -10,17 +11,21 @@ import type { Metrics } from "../metrics/metrics.ts";
  * and the limits: a cache hit or a refused operation never gets here, and what this returns is
  * cached like any result.
  */
-export function useFastReads(
-  options: { enabled?: boolean; metrics?: Metrics; logger?: Logger } = {},
-): Plugin {
+export function useFastReads(options: {
+  /** Database.readRows: the statement runs on the driver, not through Prisma. */
+  readRows: ReadRows;
+  enabled?: boolean;
+  metrics?: Metrics;
+  logger?: Logger;
+}): Plugin {
   if (options.enabled === false) return {};
-  const { metrics, logger } = options;
+  const { metrics, logger, readRows } = options;
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
       const template = marketDataTemplate(args);
       if (!template) return;
       setExecuteFn(async (a) => {
-        const result = await runMarketDataRead(template, a, (reason) => {
+        const result = await runMarketDataRead(template, a, readRows, (reason) => {
           metrics?.fastReads.inc({ outcome: "fallback" });
           logger?.debug({ reason }, "hot read fell back to the general path");
         });

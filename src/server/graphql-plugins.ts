@@ -1,5 +1,6 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import {
+  type ArgumentNode,
   type DocumentNode,
   GraphQLError,
   getOperationAST,
@@ -28,12 +29,24 @@ export function useLimits(options: { production: boolean }): Plugin {
   }) as Plugin;
 }
 
-/** first/last above 500 are refused with BAD_USER_INPUT naming the argument (never clamped). */
-function pageSizeError(
-  document: DocumentNode,
-  variables: Record<string, unknown> | undefined,
-): GraphQLError | null {
-  let error: GraphQLError | null = null;
+/** A `first`/`last` argument of a document: a literal, or a variable with its default. */
+interface PageSizeArgument {
+  node: ArgumentNode;
+  literal?: number;
+  variable?: string;
+  fallback?: number;
+}
+
+/**
+ * The `first`/`last` arguments of a document, found once per document: yoga's parser cache hands
+ * every request of the same text the same DocumentNode, so the walk is not repeated per request.
+ */
+const pageSizeArguments = new WeakMap<DocumentNode, PageSizeArgument[]>();
+
+function pageSizeArgumentsOf(document: DocumentNode): PageSizeArgument[] {
+  let found = pageSizeArguments.get(document);
+  if (found) return found;
+  found = [];
   // A variable left out takes its definition's default: `query ($n: Int = 600)` is 600 rows too.
   const defaults = new Map<string, number>();
   visit(document, {
@@ -42,28 +55,45 @@ function pageSizeError(
         defaults.set(node.variable.name.value, Number(node.defaultValue.value));
     },
   });
+  const list = found;
   visit(document, {
     Argument(node) {
-      if (error || (node.name.value !== "first" && node.name.value !== "last")) return;
-      const name = node.value.kind === Kind.VARIABLE ? node.value.name.value : null;
-      const value =
-        node.value.kind === Kind.INT
-          ? Number(node.value.value)
-          : name !== null && variables !== undefined
-            ? name in variables
-              ? variables[name]
-              : defaults.get(name)
-            : undefined;
-      const problem = pageSizeProblem(node.name.value, value);
-      if (problem) {
-        error = new GraphQLError(problem, {
-          extensions: { code: "BAD_USER_INPUT", argument: node.name.value },
-          nodes: [node],
-        });
-      }
+      if (node.name.value !== "first" && node.name.value !== "last") return;
+      if (node.value.kind === Kind.INT) list.push({ node, literal: Number(node.value.value) });
+      else if (node.value.kind === Kind.VARIABLE) {
+        const variable = node.value.name.value;
+        list.push({ node, variable, fallback: defaults.get(variable) });
+      } else list.push({ node });
     },
   });
-  return error;
+  pageSizeArguments.set(document, found);
+  return found;
+}
+
+/** first/last above 500 are refused with BAD_USER_INPUT naming the argument (never clamped). */
+function pageSizeError(
+  document: DocumentNode,
+  variables: Record<string, unknown> | undefined,
+): GraphQLError | null {
+  for (const arg of pageSizeArgumentsOf(document)) {
+    const value =
+      arg.literal !== undefined
+        ? arg.literal
+        : arg.variable !== undefined && variables !== undefined
+          ? arg.variable in variables
+            ? variables[arg.variable]
+            : arg.fallback
+          : undefined;
+    const name = arg.node.name.value;
+    const problem = pageSizeProblem(name, value);
+    if (problem) {
+      return new GraphQLError(problem, {
+        extensions: { code: "BAD_USER_INPUT", argument: name },
+        nodes: [arg.node],
+      });
+    }
+  }
+  return null;
 }
 
 export function usePageSizeLimit(): Plugin {

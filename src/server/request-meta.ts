@@ -9,15 +9,19 @@ interface RequestMeta {
   started: number;
 }
 
-const metaByRequest = new WeakMap<Request, RequestMeta>();
+// Kept on the request object itself (a WeakMap entry per request costs the collector more).
+const META = Symbol("coinflow.requestMeta");
+type WithMeta = Request & { [META]?: RequestMeta };
+
+const metaOf = (request: Request) => (request as WithMeta)[META];
 
 /** The request id of a request: a sane inbound `x-request-id` is reused, anything else replaced. */
 export function requestIdOf(request: Request): string {
-  let meta = metaByRequest.get(request);
+  let meta = metaOf(request);
   if (!meta) {
     const inbound = request.headers.get("x-request-id");
     meta = { id: inbound && SANE_ID.test(inbound) ? inbound : randomUUID(), started: performance.now() };
-    metaByRequest.set(request, meta);
+    (request as WithMeta)[META] = meta;
   }
   return meta.id;
 }
@@ -64,13 +68,13 @@ export function useRequestMeta(): Plugin {
       requestIdOf(request);
     },
     onResultProcess({ request, result, setResult }) {
-      const meta = metaByRequest.get(request);
+      const meta = metaOf(request);
       if (!meta) return;
       const stamp = (r: unknown) => stampResult(r, meta.id, meta.started);
       setResult((Array.isArray(result) ? result.map(stamp) : stamp(result)) as typeof result);
     },
     onResponse({ request, response }) {
-      const meta = metaByRequest.get(request);
+      const meta = metaOf(request);
       if (meta) response.headers.set("x-request-id", meta.id);
     },
   };

@@ -1,13 +1,17 @@
-import { createInMemoryCache, useResponseCache } from "@graphql-yoga/plugin-response-cache";
+import { useResponseCache } from "@graphql-yoga/plugin-response-cache";
 import type { Plugin } from "graphql-yoga";
 import type { EventBus } from "../pipeline/events.ts";
+import { responseCacheKey } from "./response-cache-key.ts";
+import { createSizedResponseCache } from "./sized-response-cache.ts";
 
 export interface ResponseCacheOptions {
   bus: EventBus;
   /** Upper bound on an entry's age; 0 turns the cache off. */
   ttlSeconds: number;
-  /** Entries kept (least recently used go first); a large page can be ~150 KB. */
+  /** Entries kept (least recently used go first). */
   max?: number;
+  /** Bytes kept (results' JSON length); a large page can be ~150 KB. */
+  maxBytes?: number;
 }
 
 /**
@@ -27,9 +31,13 @@ export function useCommitInvalidatedCache(options: ResponseCacheOptions): Plugin
   options.bus.subscribe("runStatusChanged", next);
   options.bus.subscribe("driftDetected", next);
   return useResponseCache({
-    // Entries of older generations are never read again and leave as the LRU fills: the bound
-    // is on entries, so it is kept small (a few popular queries is what a cache like this serves).
-    cache: createInMemoryCache({ max: options.max ?? 250 }),
+    // Entries of older generations are never read again and leave as the LRU fills. Bounded by
+    // bytes, so it can hold many small results (one page per asset a frontend shows) without
+    // letting a few 500-row pages take the memory.
+    cache: createSizedResponseCache({
+      maxEntries: options.max ?? 2_000,
+      maxBytes: options.maxBytes ?? 32 * 1024 * 1024,
+    }),
     // The generation is the session: a new one makes every older key unreachable at once.
     session: () => `g${generation}`,
     ttl: options.ttlSeconds * 1_000,
@@ -40,6 +48,8 @@ export function useCommitInvalidatedCache(options: ResponseCacheOptions): Plugin
     // Invalidation is by generation; entity bookkeeping per mutation result would only cost.
     invalidateViaMutation: false,
     includeExtensionMetadata: true,
+    buildResponseCacheKey: (params) =>
+      responseCacheKey({ ...params, variableValues: params.variableValues as Record<string, unknown> }),
     // HTTP only: the cache keys entries by yoga's HTTP request (onParams), which a graphql-ws
     // operation does not have; over WebSocket every operation executes.
     enabled: (request) => request !== undefined,

@@ -19,6 +19,7 @@ import {
   useOperationMetrics,
   usePageSizeLimit,
 } from "./graphql-plugins.ts";
+import { useLazyRequestContext } from "./lazy-request-context.ts";
 import { requestIdOf, useRequestMeta } from "./request-meta.ts";
 import { useCommitInvalidatedCache } from "./response-cache.ts";
 import { useScrubbedResults } from "./scrub-results.ts";
@@ -76,26 +77,29 @@ export function createYogaApp(options: YogaAppOptions) {
     batching: false,
     cors: options.corsOrigins?.length ? { origin: options.corsOrigins, methods: ["GET", "POST"] } : false,
     logging: {
-      debug: (...args) => log.debug(args.map(String).join(" ")),
+      // yoga logs at debug several times per request: nothing is built unless debug is on.
+      debug: (...args) => {
+        if (log.isLevelEnabled("debug")) log.debug(args.map(String).join(" "));
+      },
       info: (...args) => log.info(args.map(String).join(" ")),
       warn: (...args) => log.warn(args.map(String).join(" ")),
       error: (...args) =>
         log.error(args.map((a) => (a instanceof Error ? (a.stack ?? a.message) : String(a))).join(" ")),
     },
-    context: ({ request, req, connectionParams, requestId: given, clientId }) => {
+    // `logger` and `clientId` are added by useLazyRequestContext, when first read.
+    context: ({ request, connectionParams, requestId: given }) => {
       const requestId = given ?? (request ? requestIdOf(request) : randomUUID());
       const fromParams = connectionParams?.authorization;
       return {
         prisma: options.db.prisma,
         requestId,
-        logger: log.child({ requestId }),
         services: options.services,
         authorization:
           request?.headers.get("authorization") ?? (typeof fromParams === "string" ? fromParams : null),
-        clientId: clientId ?? clientAddress(req),
-      };
+      } as GraphQLContext;
     },
     plugins: [
+      useLazyRequestContext(log, clientAddress),
       useRequestMeta(),
       options.explorer ? graphiql.assets : null,
       useLimitErrorCodes(),
@@ -105,7 +109,12 @@ export function createYogaApp(options: YogaAppOptions) {
       useIntrospection(options.explorer),
       ...(options.metrics ? [useOperationMetrics(options.metrics, options.metricsOperationNamesMax)] : []),
       useSharedSubscriptions(options.metrics),
-      useFastReads({ enabled: options.fastReads, metrics: options.metrics, logger: log }),
+      useFastReads({
+        readRows: (text, values, prepare) => options.db.readRows(text, values, prepare),
+        enabled: options.fastReads,
+        metrics: options.metrics,
+        logger: log,
+      }),
       useCommitInvalidatedCache({
         bus: options.services.bus,
         ttlSeconds: options.responseCacheTtlSeconds ?? 0,

@@ -46,23 +46,69 @@ export function pageRequest(args: ConnectionArgs, arity: number): PageRequest {
   };
 }
 
-/** Keyset cursors on (sort key, id): opaque base64url JSON. */
+/**
+ * Keyset cursors on (sort key, id), opaque to clients. Written as `~` and one tagged value per
+ * key, each after its own `~`: `d` a date (epoch ms, base 36), `i` a bigint, `n` a number, `s` a
+ * string (URI-encoded, `~` too), `z` null. Built without JSON or Buffer: a page of 500 rows
+ * encodes 500 of them per request. The cursors issued before (base64url JSON arrays) still
+ * decode, to the same values, so a client paging across an upgrade loses nothing.
+ */
 export function encodeCursor(values: readonly unknown[]): string {
-  return Buffer.from(
-    JSON.stringify(
-      values.map((v) => (v instanceof Date ? v.toISOString() : typeof v === "bigint" ? v.toString() : v)),
-    ),
-  ).toString("base64url");
+  let cursor = "";
+  for (const v of values) cursor += `~${cursorValue(v)}`;
+  return cursor;
 }
 
+function cursorValue(v: unknown): string {
+  if (v instanceof Date) return `d${v.getTime().toString(36)}`;
+  if (typeof v === "bigint") return `i${v}`;
+  if (typeof v === "number") return `n${v}`;
+  if (v === null || v === undefined) return "z";
+  return `s${encodeURIComponent(String(v)).replaceAll("~", "%7E")}`;
+}
+
+/** encodeCursor([date, id]) for a date given in epoch ms and a bigint id given as its digits. */
+export function dateIdCursor(epochMs: number, id: string): string {
+  return `~d${epochMs.toString(36)}~i${id}`;
+}
+
+/** The values a cursor holds, as the sort keys' parsers take them: dates as ISO strings, bigints as digits. */
 export function decodeCursor(cursor: string, arity: number, argument = "after"): unknown[] {
   try {
-    const values = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
+    const values = cursor.startsWith("~") ? cursor.slice(1).split("~").map(decodeValue) : decodeJson(cursor);
     if (Array.isArray(values) && values.length === arity) return values;
   } catch {
     // fall through
   }
   throw badInput(argument, "not a cursor returned by this connection");
+}
+
+function decodeValue(part: string): unknown {
+  const body = part.slice(1);
+  switch (part[0]) {
+    case "d":
+      if (!/^-?[0-9a-z]{1,12}$/.test(body)) break;
+      // toISOString throws (RangeError) beyond JavaScript's dates: a bad cursor, as above.
+      return new Date(Number.parseInt(body, 36)).toISOString();
+    case "i":
+      if (/^-?\d{1,20}$/.test(body)) return body;
+      break;
+    case "n": {
+      const n = Number(body);
+      if (body !== "" && Number.isFinite(n)) return n;
+      break;
+    }
+    case "s":
+      return decodeURIComponent(body);
+    case "z":
+      if (body === "") return null;
+  }
+  throw new Error("not a cursor value");
+}
+
+/** A cursor of the first format: base64url of a JSON array (dates as ISO strings, bigints as strings). */
+function decodeJson(cursor: string): unknown {
+  return JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
 }
 
 export interface Edge<T> {
