@@ -1,6 +1,7 @@
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Scrubber } from "../security/scrubber.ts";
+import { mapStream } from "./map-stream.ts";
 
 type SingleResult = { data?: unknown; errors?: readonly GraphQLError[]; extensions?: unknown };
 
@@ -23,24 +24,6 @@ export function scrubResult<R>(result: R, scrub: Scrubber): R {
   return { ...r, data, ...(errors && { errors }), extensions } as R;
 }
 
-/** The same values from an async iterable (SSE subscriptions), each scrubbed; return() passes through. */
-function scrubbedStream<T>(source: AsyncIterable<T>, scrub: Scrubber): AsyncIterableIterator<T> {
-  const inner = source[Symbol.asyncIterator]();
-  const it: AsyncIterableIterator<T> = {
-    next: async () => {
-      const step = await inner.next();
-      return step.done ? step : { done: false, value: scrubResult(step.value, scrub) };
-    },
-    return: async (value?: unknown) => (await inner.return?.(value)) ?? { done: true, value: undefined },
-    throw: async (error?: unknown) => {
-      if (inner.throw) return inner.throw(error);
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => it,
-  };
-  return it;
-}
-
 /**
  * The last line of defence: no GraphQL response (HTTP, SSE) carries a configured secret,
  * whatever stored value or error message a resolver returned. graphql-ws results go through
@@ -52,7 +35,7 @@ export function useScrubbedResults(scrub: Scrubber): Plugin | null {
     onResultProcess({ result, setResult }) {
       const one = (r: unknown) =>
         r && typeof r === "object" && Symbol.asyncIterator in r
-          ? scrubbedStream(r as AsyncIterable<unknown>, scrub)
+          ? mapStream(r as AsyncIterable<unknown>, (value) => scrubResult(value, scrub))
           : scrubResult(r, scrub);
       setResult((Array.isArray(result) ? result.map(one) : one(result)) as typeof result);
     },

@@ -25,19 +25,34 @@ export type MarketDataOrder = keyof typeof MARKET_DATA_ORDERS;
 /** Values one filter list may hold: beyond it a query parameter list stops being a filter. */
 export const MAX_FILTER_VALUES = 1_000;
 
-export function marketDataWhere(
-  filter: MarketDataFilter | null | undefined,
-  assetId?: number,
-): Prisma.MarketObservationWhereInput {
+function checkListSizes(filter: MarketDataFilter | null | undefined) {
   for (const name of ["symbols", "assetIds"] as const) {
     const values = filter?.[name];
     if (values && values.length > MAX_FILTER_VALUES)
       throw badInput(`filter.${name}`, `at most ${MAX_FILTER_VALUES} values, got ${values.length}`);
   }
+}
+
+const upperSymbols = (symbols: string[]) => symbols.map((s) => s.trim().toUpperCase());
+
+/**
+ * The filter as a Prisma where. `symbolAssetIds`, the ids of the filter's symbols when the caller
+ * looked them up (symbolAssetIds()), replace the relation filter on the asset's symbol.
+ */
+export function marketDataWhere(
+  filter: MarketDataFilter | null | undefined,
+  assetId?: number,
+  symbolAssetIds?: number[],
+): Prisma.MarketObservationWhereInput {
+  checkListSizes(filter);
   const and: Prisma.MarketObservationWhereInput[] = [];
   if (assetId !== undefined) and.push({ assetId });
   if (filter?.symbols)
-    and.push({ asset: { symbol: { in: filter.symbols.map((s) => s.trim().toUpperCase()) } } });
+    and.push(
+      symbolAssetIds
+        ? { assetId: { in: symbolAssetIds } }
+        : { asset: { symbol: { in: upperSymbols(filter.symbols) } } },
+    );
   const ids = parseIds(filter?.assetIds, "filter.assetIds", "an asset id");
   if (ids) and.push({ assetId: { in: ids } });
   if (filter?.sources) and.push({ source: { in: filter.sources } });
@@ -52,16 +67,35 @@ export function marketDataWhere(
 }
 
 /**
+ * The ids of the assets with these symbols. Filtering observations by them, not through the join
+ * to `asset`, lets PostgreSQL plan with the asset known: it walks (asset_id, observed_at) from
+ * the newest row instead of reading every row of the asset in every partition and sorting them
+ * (32-56 ms per page at 10 M observations in the growth bench, 0.25 ms at 0.3 M).
+ */
+export async function symbolAssetIds(prisma: PrismaClient, symbols: string[]): Promise<number[]> {
+  const assets = await prisma.asset.findMany({
+    where: { symbol: { in: upperSymbols(symbols) } },
+    select: { id: true },
+  });
+  return assets.map((a) => a.id);
+}
+
+/**
  * Keyset page over observations on (sort key, id): stable while runs write. New rows land before
  * the cursor of a descending walk, and rewritten rows keep their id and observedAt. `query` is
- * the caller's Prisma selection (the GraphQL fields asked for).
+ * the caller's Prisma selection (the GraphQL fields asked for); `assetId` narrows the filter to one
+ * asset (Asset.marketData).
  */
 export async function marketDataPage(
   prisma: PrismaClient,
   args: ConnectionArgs & { orderBy?: MarketDataOrder | null },
-  where: Prisma.MarketObservationWhereInput,
+  filter: MarketDataFilter | null | undefined,
+  assetId: number | undefined,
   query: object,
 ) {
+  checkListSizes(filter);
+  const symbolIds = filter?.symbols ? await symbolAssetIds(prisma, filter.symbols) : undefined;
+  const where = marketDataWhere(filter, assetId, symbolIds);
   const request = pageRequest(args, 2);
   const order = MARKET_DATA_ORDERS[args.orderBy ?? "OBSERVED_AT_DESC"];
   const dir = request.backward ? flip(order.dir) : order.dir;
@@ -79,9 +113,36 @@ export async function marketDataPage(
     ...page,
     totalCount: () =>
       boundedCount(prisma, "market_observation", unfiltered, (take) =>
-        prisma.marketObservation.count({ where, take }),
+        countObservations(prisma, filter, assetId, symbolIds, take),
       ),
   };
+}
+
+/**
+ * How many observations match, reading at most `take`. Not Prisma's count({ take }): that one
+ * orders by id and selects it, so every matching row's heap page is read (one page per row: a
+ * run writes all assets together), 99-176 ms at 10 M observations in the growth bench; this is
+ * an index-only scan of (asset_id, source, observed_at) where the filter allows one (7 ms).
+ */
+async function countObservations(
+  prisma: PrismaClient,
+  filter: MarketDataFilter | null | undefined,
+  assetId: number | undefined,
+  symbolIds: number[] | undefined,
+  take: number,
+): Promise<number> {
+  const values: unknown[] = [];
+  const param = (value: unknown, type: string) => {
+    values.push(value);
+    return `$${values.length}::${type}`;
+  };
+  const conditions = marketDataConditions(filter, param, symbolIds);
+  if (assetId !== undefined) conditions.push(`o.asset_id = ${param(assetId, "int")}`);
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(" AND ")}` : "";
+  // Only fixed SQL fragments in the text; every value is a bound parameter.
+  const text = `SELECT count(*)::int AS n FROM (SELECT 1 FROM market_observation o${where} LIMIT ${param(take, "int")}) s`;
+  const [row] = await prisma.$queryRawUnsafe<{ n: number }[]>(text, ...values);
+  return Number(row?.n ?? 0);
 }
 
 /** The observation columns a one-statement read can select, by their Prisma field names. */
@@ -241,16 +302,16 @@ function planStable(filter: MarketDataFilter | null | undefined): boolean {
 function marketDataConditions(
   filter: MarketDataFilter | null | undefined,
   param: (value: unknown, type: string) => string,
+  symbolIds?: number[],
 ): string[] {
   // The same validation, in the same order, as the general path: one source of the rules.
   marketDataWhere(filter);
   const and: string[] = [];
   if (filter?.symbols)
     and.push(
-      `o.asset_id IN (SELECT id FROM asset WHERE symbol = ANY(${param(
-        filter.symbols.map((s) => s.trim().toUpperCase()),
-        "text[]",
-      )}))`,
+      symbolIds
+        ? `o.asset_id = ANY(${param(symbolIds, "int[]")})`
+        : `o.asset_id IN (SELECT id FROM asset WHERE symbol = ANY(${param(upperSymbols(filter.symbols), "text[]")}))`,
     );
   const ids = parseIds(filter?.assetIds, "filter.assetIds", "an asset id");
   if (ids?.length === 1) and.push(`o.asset_id = ${param(ids[0], "int")}`);

@@ -61,6 +61,45 @@ describeOnEachDatabase(
       await app.app.stop("test over");
     });
 
+    it("counts marketData as Prisma counts the same filter, symbols and per-asset pages included", async () => {
+      const app = createTestApp(scenario.db, scenario.replay);
+      await app.runner.run({ trigger: "CLI" });
+      const prisma = scenario.db.prisma;
+      const eth = await prisma.asset.findFirstOrThrow({ where: { symbol: "ETH" }, orderBy: { rank: "asc" } });
+      const since = new Date(Date.now() - 365 * 86_400_000 * 20);
+      const cases: [string, object][] = [
+        ["", {}],
+        [`(filter: { symbols: ["eth", "BTC"] })`, { asset: { symbol: { in: ["ETH", "BTC"] } } }],
+        [
+          `(filter: { symbols: ["ETH"], sources: [COINGECKO, CSV] })`,
+          { asset: { symbol: "ETH" }, source: { in: ["COINGECKO", "CSV"] } },
+        ],
+        [`(filter: { symbols: ["NO-SUCH-COIN"] })`, { asset: { symbol: "NO-SUCH-COIN" } }],
+        [
+          `(filter: { sources: [COINPAPRIKA], from: "${since.toISOString()}" })`,
+          { source: "COINPAPRIKA", observedAt: { gte: since } },
+        ],
+        [`(filter: { assetIds: ["${eth.id}"] })`, { assetId: eth.id }],
+      ];
+      for (const [args, where] of cases) {
+        const res = await app.gql<{ marketData: { totalCount: number } }>(
+          `{ marketData${args} { totalCount } }`,
+        );
+        expect(res.body.errors, args).toBeUndefined();
+        expect(res.body.data?.marketData.totalCount, args).toBe(
+          await prisma.marketObservation.count({ where }),
+        );
+      }
+      const own = await app.gql<{ asset: { marketData: { totalCount: number; edges: unknown[] } } }>(
+        `{ asset(id: "${eth.id}") { marketData(sources: [COINGECKO], first: 500) { totalCount edges { node { id } } } } }`,
+      );
+      expect(own.body.errors).toBeUndefined();
+      const rows = await prisma.marketObservation.count({ where: { assetId: eth.id, source: "COINGECKO" } });
+      expect(own.body.data?.asset.marketData.totalCount).toBe(rows);
+      expect(own.body.data?.asset.marketData.edges).toHaveLength(rows);
+      await app.app.stop("test over");
+    });
+
     it("above the threshold, a filtered count is the capped count, flagged as an estimate", async () => {
       await addAssets(300);
       expect(await count(100, false)).toEqual({ count: 101, isEstimate: true });

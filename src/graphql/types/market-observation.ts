@@ -1,5 +1,5 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
-import { MARKET_DATA_ORDERS, marketDataPage, marketDataWhere } from "../../services/market-data.ts";
+import { MARKET_DATA_ORDERS, marketDataPage } from "../../services/market-data.ts";
 import { builder } from "../builder.ts";
 import { connectionOf } from "./connection.ts";
 import { SourceEnum } from "./enums.ts";
@@ -74,7 +74,7 @@ builder.queryFields((t) => ({
         orderBy: t.arg({ type: MarketDataOrderEnum, required: false, defaultValue: "OBSERVED_AT_DESC" }),
       },
       resolve: (_root, args, ctx, info) =>
-        marketDataPage(ctx.prisma, args, marketDataWhere(args.filter), nodeQuery(ctx, info)),
+        marketDataPage(ctx.prisma, args, args.filter, undefined, nodeQuery(ctx, info)),
     },
     MarketObservationConnection,
   ),
@@ -92,7 +92,7 @@ builder.prismaObjectField("Asset", "marketData", (t) =>
         orderBy: t.arg({ type: MarketDataOrderEnum, required: false, defaultValue: "OBSERVED_AT_DESC" }),
       },
       resolve: (asset, args, ctx, info) =>
-        marketDataPage(ctx.prisma, args, marketDataWhere(args, asset.id), nodeQuery(ctx, info)),
+        marketDataPage(ctx.prisma, args, args, asset.id, nodeQuery(ctx, info)),
     },
     MarketObservationConnection,
   ),
