@@ -89,11 +89,25 @@ export async function loadCandles(
   // for good): first a window of 2 x limit buckets below the asset's newest row, widened 8x
   // until it holds `limit` buckets or reaches `from`. The window starts on a bucket boundary,
   // so each bucket in it is the same as in the whole range.
-  const [newest] = await prisma.$queryRaw<{ at: Date | null }[]>`
-    SELECT max(observed_at) AS at FROM market_observation WHERE asset_id = ${assetId}`;
+  // The asset's oldest data bounds the widening: once a window reaches it, the next statement is
+  // the whole range, not one more window (an asset with fewer buckets than `limit`, or a sparse
+  // `sources` filter, made 3-7 whole-history aggregates of it). Rollups outlive retention, so
+  // their oldest bucket counts too.
+  const [span] = await prisma.$queryRaw<{ newest: Date | null; oldest: Date | null; rolled: Date | null }[]>`
+    SELECT max(observed_at) AS newest, min(observed_at) AS oldest,
+      LEAST(
+        (SELECT min(bucket) FROM candle_rollup WHERE asset_id = ${assetId} AND interval_seconds = 3600),
+        (SELECT min(bucket) FROM candle_rollup WHERE asset_id = ${assetId} AND interval_seconds = 86400)
+      ) AS rolled
+    FROM market_observation WHERE asset_id = ${assetId}`;
+  const newest = span?.newest ? { at: span.newest } : null;
   if (!newest?.at) return queryCandles(prisma, assetId, args, finality);
   const stepMs = INTERVAL_SECONDS[args.interval] * 1000;
-  const floor = args.from?.getTime() ?? 0;
+  const oldest = Math.min(
+    new Date(span!.oldest ?? newest.at).getTime(),
+    span!.rolled ? new Date(span!.rolled).getTime() : Number.POSITIVE_INFINITY,
+  );
+  const floor = Math.max(args.from?.getTime() ?? 0, oldest);
   const upper = Math.min(
     args.to?.getTime() ?? Number.POSITIVE_INFINITY,
     new Date(newest.at).getTime() + stepMs,

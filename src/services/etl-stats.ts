@@ -83,16 +83,17 @@ export async function loadEtlStats(
     WITH w AS (
       SELECT id FROM etl_run WHERE status <> 'RUNNING' ORDER BY id DESC LIMIT ${lastRuns}::int
     )
-    SELECT source::text AS source, count(*)::int AS runs, sum(fetched) AS processed, sum(written) AS written,
-      max(finished_at) FILTER (WHERE status = 'SUCCEEDED') AS last_success,
-      max(finished_at) FILTER (WHERE status = 'FAILED') AS last_failure,
-      avg(duration_ms)::float8 AS mean,
-      percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)::float8 AS p95,
-      (array_agg(run_id ORDER BY id DESC))[1] AS last_run_id,
-      (array_agg(duration_ms ORDER BY id DESC))[1] AS last_duration
-    FROM source_run
-    WHERE run_id >= (SELECT min(id) FROM w) AND status <> 'RUNNING'
-    GROUP BY source ORDER BY source`;
+    SELECT s.source::text AS source, count(*)::int AS runs, sum(s.fetched) AS processed, sum(s.written) AS written,
+      max(s.finished_at) FILTER (WHERE s.status = 'SUCCEEDED') AS last_success,
+      max(s.finished_at) FILTER (WHERE s.status = 'FAILED') AS last_failure,
+      avg(s.duration_ms)::float8 AS mean,
+      percentile_cont(0.95) WITHIN GROUP (ORDER BY s.duration_ms)::float8 AS p95,
+      (array_agg(s.run_id ORDER BY s.id DESC))[1] AS last_run_id,
+      (array_agg(s.duration_ms ORDER BY s.id DESC))[1] AS last_duration
+    -- Only the window's runs: a running run's finished sources are not in it yet.
+    FROM source_run s JOIN w ON w.id = s.run_id
+    WHERE s.status <> 'RUNNING'
+    GROUP BY s.source ORDER BY s.source`;
   const toRow = (r: StatsSqlRow): SourceStatsRow => ({
     source: r.source,
     runs: Number(r.runs),

@@ -10,7 +10,8 @@ const MINUTE = 60_000;
 /**
  * `count` finished runs, run i started i minutes after BASE and lasting 1000 + 10 i ms; each with a
  * COINGECKO source run (fetched i, written 1); the first `csvRuns` also with a CSV source run; the
- * run at `failedAt` (1-based) FAILED, the others SUCCEEDED; then one RUNNING run.
+ * run at `failedAt` (1-based) FAILED, the others SUCCEEDED; then one RUNNING run whose COINGECKO
+ * source run has finished (FAILED).
  */
 async function addRuns(prisma: PrismaClient, count: number, options: { csvRuns: number; failedAt: number }) {
   for (let i = 1; i <= count; i++) {
@@ -45,7 +46,29 @@ async function addRuns(prisma: PrismaClient, count: number, options: { csvRuns: 
       },
     });
   }
-  await prisma.etlRun.create({ data: { trigger: "API", requested: ["COINGECKO"] } });
+  // Still running, with one source already finished (FAILED, slow, many records): as during any
+  // scheduled run once its first source is done. None of it is in the window.
+  const at = new Date(BASE + (count + 1) * MINUTE);
+  await prisma.etlRun.create({
+    data: {
+      trigger: "API",
+      requested: ["COINGECKO", "CSV"],
+      startedAt: at,
+      sources: {
+        create: [
+          {
+            source: "COINGECKO",
+            status: "FAILED",
+            startedAt: at,
+            finishedAt: at,
+            durationMs: 999_999,
+            fetched: 5,
+            written: 0,
+          },
+        ],
+      },
+    },
+  });
 }
 
 const QUERY = `query ($n: Int) {
