@@ -93,25 +93,24 @@ export async function loadCandles(
   // the whole range, not one more window (an asset with fewer buckets than `limit`, or a sparse
   // `sources` filter, made 3-7 whole-history aggregates of it). Rollups outlive retention, so
   // their oldest bucket counts too.
-  const [span] = await prisma.$queryRaw<{ newest: Date | null; oldest: Date | null; rolled: Date | null }[]>`
+  const [bounds] = await prisma.$queryRaw<
+    { newest: Date | null; oldest: Date | null; rolled: Date | null }[]
+  >`
     SELECT max(observed_at) AS newest, min(observed_at) AS oldest,
       LEAST(
         (SELECT min(bucket) FROM candle_rollup WHERE asset_id = ${assetId} AND interval_seconds = 3600),
         (SELECT min(bucket) FROM candle_rollup WHERE asset_id = ${assetId} AND interval_seconds = 86400)
       ) AS rolled
     FROM market_observation WHERE asset_id = ${assetId}`;
-  const newest = span?.newest ? { at: span.newest } : null;
-  if (!newest?.at) return queryCandles(prisma, assetId, args, finality);
+  if (!bounds?.newest) return queryCandles(prisma, assetId, args, finality);
+  const { newest, rolled } = bounds;
   const stepMs = INTERVAL_SECONDS[args.interval] * 1000;
   const oldest = Math.min(
-    new Date(span!.oldest ?? newest.at).getTime(),
-    span!.rolled ? new Date(span!.rolled).getTime() : Number.POSITIVE_INFINITY,
+    new Date(bounds.oldest ?? newest).getTime(),
+    rolled ? new Date(rolled).getTime() : Number.POSITIVE_INFINITY,
   );
   const floor = Math.max(args.from?.getTime() ?? 0, oldest);
-  const upper = Math.min(
-    args.to?.getTime() ?? Number.POSITIVE_INFINITY,
-    new Date(newest.at).getTime() + stepMs,
-  );
+  const upper = Math.min(args.to?.getTime() ?? Number.POSITIVE_INFINITY, new Date(newest).getTime() + stepMs);
   for (let span = 2 * limit * stepMs; ; span *= 8) {
     const start = Math.floor((upper - span) / stepMs) * stepMs;
     if (start <= floor) return queryCandles(prisma, assetId, args, finality);

@@ -35,6 +35,9 @@ function checkListSizes(filter: MarketDataFilter | null | undefined) {
 
 const upperSymbols = (symbols: string[]) => symbols.map((s) => s.trim().toUpperCase());
 
+/** symbolAssetIds on the driver, for the one-statement read: one plan suits every value. */
+const SYMBOL_IDS = "SELECT id FROM asset WHERE symbol = ANY($1::text[])";
+
 /**
  * The filter as a Prisma where. `symbolAssetIds`, the ids of the filter's symbols when the caller
  * looked them up (symbolAssetIds()), replace the relation filter on the asset's symbol.
@@ -93,9 +96,10 @@ export async function marketDataPage(
   assetId: number | undefined,
   query: object,
 ) {
-  checkListSizes(filter);
+  // Checked first: a filter that is refused costs no lookup.
+  let where = marketDataWhere(filter, assetId);
   const symbolIds = filter?.symbols ? await symbolAssetIds(prisma, filter.symbols) : undefined;
-  const where = marketDataWhere(filter, assetId, symbolIds);
+  if (symbolIds) where = marketDataWhere(filter, assetId, symbolIds);
   const request = pageRequest(args, 2);
   const order = MARKET_DATA_ORDERS[args.orderBy ?? "OBSERVED_AT_DESC"];
   const dir = request.backward ? flip(order.dir) : order.dir;
@@ -131,11 +135,7 @@ async function countObservations(
   symbolIds: number[] | undefined,
   take: number,
 ): Promise<number> {
-  const values: unknown[] = [];
-  const param = (value: unknown, type: string) => {
-    values.push(value);
-    return `$${values.length}::${type}`;
-  };
+  const { values, param } = sqlParams();
   const conditions = marketDataConditions(filter, param, symbolIds);
   if (assetId !== undefined) conditions.push(`o.asset_id = ${param(assetId, "int")}`);
   const where = conditions.length > 0 ? ` WHERE ${conditions.join(" AND ")}` : "";
@@ -239,12 +239,12 @@ export async function marketDataPageSql(
   const request = pageRequest(args, 2);
   const order = MARKET_DATA_ORDERS[args.orderBy ?? "OBSERVED_AT_DESC"];
   const dir = request.backward ? flip(order.dir) : order.dir;
-  const values: unknown[] = [];
-  const param = (value: unknown, type: string) => {
-    values.push(value);
-    return `$${values.length}::${type}`;
-  };
-  const conditions = marketDataConditions(filter, param);
+  marketDataWhere(filter); // the general path's checks, first: a refused filter costs no lookup
+  const symbolIds = filter?.symbols
+    ? (await readRows(SYMBOL_IDS, [upperSymbols(filter.symbols)], true)).map((r) => r[0] as number)
+    : undefined;
+  const { values, param } = sqlParams();
+  const conditions = marketDataConditions(filter, param, symbolIds);
   if (request.cursor) {
     const at = order.parse(request.cursor[0]).toISOString();
     const id = cursorId(request.cursor[1]).toString();
@@ -293,26 +293,29 @@ function planStable(filter: MarketDataFilter | null | undefined): boolean {
   );
 }
 
+/** Bound parameters for a statement: `param` keeps the value and returns its `$n::type`. */
+function sqlParams() {
+  const values: unknown[] = [];
+  const param = (value: unknown, type: string) => {
+    values.push(value);
+    return `$${values.length}::${type}`;
+  };
+  return { values, param };
+}
+
 /**
- * The filter of marketDataWhere, as SQL over `o` (the observation) with the same checks; every
- * value a parameter. One asset id is an equality, so PostgreSQL walks that asset's
+ * The filter of marketDataWhere (which checks it: call it first), as SQL over `o` (the
+ * observation), symbols as the ids symbolAssetIds found for them; every value a parameter. One asset id is an equality, so PostgreSQL walks that asset's
  * (asset_id, observed_at) index backwards and stops at the page's end; `= ANY` would read every
  * row of the asset and sort them.
  */
 function marketDataConditions(
   filter: MarketDataFilter | null | undefined,
   param: (value: unknown, type: string) => string,
-  symbolIds?: number[],
+  symbolIds: number[] | undefined,
 ): string[] {
-  // The same validation, in the same order, as the general path: one source of the rules.
-  marketDataWhere(filter);
   const and: string[] = [];
-  if (filter?.symbols)
-    and.push(
-      symbolIds
-        ? `o.asset_id = ANY(${param(symbolIds, "int[]")})`
-        : `o.asset_id IN (SELECT id FROM asset WHERE symbol = ANY(${param(upperSymbols(filter.symbols), "text[]")}))`,
-    );
+  if (filter?.symbols) and.push(`o.asset_id = ANY(${param(symbolIds ?? [], "int[]")})`);
   const ids = parseIds(filter?.assetIds, "filter.assetIds", "an asset id");
   if (ids?.length === 1) and.push(`o.asset_id = ${param(ids[0], "int")}`);
   else if (ids) and.push(`o.asset_id = ANY(${param(ids, "int[]")})`);
