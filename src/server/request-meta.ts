@@ -1,12 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { mapStream } from "./map-stream.ts";
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 interface RequestMeta {
   id: string;
   started: number;
+  /** A subscription's context: its events' latency is counted from `liveEventAt`. */
+  context?: { liveEventAt?: number };
 }
 
 // Kept on the request object itself (a WeakMap entry per request costs the collector more).
@@ -31,7 +34,8 @@ type SingleResult = { extensions?: Record<string, unknown>; errors?: readonly Gr
 /**
  * One result with `extensions.requestId` and `extensions.latencyMs` (ms since `started`), and
  * masked errors carrying the request id. A copy, never the result itself: a cached result is
- * shared by every request it answers. Used for HTTP (below) and graphql-ws (server.ts).
+ * shared by every request it answers. Used for HTTP (below: each event of an SSE subscription
+ * too) and graphql-ws (graphql-ws.ts).
  */
 export function stampResult<R>(result: R, requestId: string, started: number): R {
   if (!result || typeof result !== "object" || Symbol.asyncIterator in result) return result;
@@ -67,9 +71,22 @@ export function useRequestMeta(): Plugin {
     onRequest({ request }) {
       requestIdOf(request);
     },
+    onSubscribe({ args }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      const meta = request && metaOf(request);
+      if (meta) meta.context = args.contextValue as RequestMeta["context"];
+    },
     onResultProcess({ request, result, setResult }) {
       const meta = metaOf(request);
       if (!meta) return;
+      // A subscription over SSE: each event is stamped, its latency counted from its event.
+      if (result && typeof result === "object" && Symbol.asyncIterator in result) {
+        const events = mapStream(result as AsyncIterable<unknown>, (r) =>
+          stampResult(r, meta.id, meta.context?.liveEventAt ?? meta.started),
+        );
+        setResult(events as typeof result);
+        return;
+      }
       const stamp = (r: unknown) => stampResult(r, meta.id, meta.started);
       setResult((Array.isArray(result) ? result.map(stamp) : stamp(result)) as typeof result);
     },

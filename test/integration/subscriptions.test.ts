@@ -333,6 +333,12 @@ describe("subscriptions over SSE", () => {
     }
     controller.abort();
     const data = text.split("\n").find((l) => l.startsWith("data: {"));
-    expect(JSON.parse(data!.slice(6)).data.marketUpdates.observation.asset.symbol).toBe("ETH");
+    const event = JSON.parse(data!.slice(6));
+    expect(event.data.marketUpdates.observation.asset.symbol).toBe("ETH");
+    // Every response carries the request id, events included, and its latency counts from its
+    // event: the subscription was open for 300 ms and a whole run before this event.
+    expect(event.extensions.requestId).toBe(res.headers.get("x-request-id"));
+    expect(event.extensions.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(event.extensions.latencyMs).toBeLessThan(300);
   });
 });
