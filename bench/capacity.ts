@@ -46,14 +46,23 @@ interface Step {
   sustained: boolean;
 }
 
+interface Scrape {
+  stallMs: number | null;
+  own?: number;
+  shared?: number;
+}
+
 /** One side under test: publishes batch b, says what every socket should hold at the end. */
 interface Side {
   name: string;
   publish(b: number): Promise<{ from: number; to: number }>;
   /** [asset id, price] every socket's last value must equal once drained. */
   expected(): Promise<[string, number][]>;
-  /** The longest event-loop stall since the previous call, ms (null: not measured). */
-  stall(): Promise<number | null>;
+  /**
+   * The longest event-loop stall since the previous call, ms (null: not measured), and the
+   * subscription results executed so far, own and shared (ours: graphql_subscription_events_total).
+   */
+  scrape(): Promise<Scrape>;
 }
 
 async function call<T>(port: number, method: string, path: string, body?: unknown): Promise<T> {
@@ -172,10 +181,20 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
       });
       return latest.map((l) => [String(l.assetId), l.priceUsd]);
     },
-    async stall() {
+    async scrape() {
       const text = await (await fetch(`http://127.0.0.1:${ours.port}/metrics`)).text();
       const m = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text);
-      return m ? Number(m[1]) * 1_000 : null;
+      const executions = (kind: string) =>
+        Number(
+          new RegExp(`^graphql_subscription_events_total\\{execution="${kind}"\\} (\\S+)$`, "m").exec(
+            text,
+          )?.[1] ?? 0,
+        );
+      return {
+        stallMs: m ? Number(m[1]) * 1_000 : null,
+        own: executions("own"),
+        shared: executions("shared"),
+      };
     },
   };
 
@@ -219,7 +238,7 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
       return { from, to: rawSeq };
     },
     expected: async () => [...rawLast],
-    stall: async () => null,
+    scrape: async () => ({ stallMs: null }),
   };
 
   let batch = 1;
@@ -235,7 +254,7 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
 
   async function step(side: Side, rate: number): Promise<Step> {
     const batches = Math.max(minBatches, Math.ceil(rate * stepSeconds));
-    await side.stall();
+    const first = await side.scrape();
     type Samples = { tops: number[]; samples: [number, number, number][] };
     // Each sampled socket's seq as the step starts, per client process.
     const startTops = (await all<Samples>("GET", "/samples")).map((p) => p.tops);
@@ -270,7 +289,13 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
       (a, x) => a + x.pairs,
       0,
     );
-    const stallMs = await side.stall();
+    const last = await side.scrape();
+    const stallMs = last.stallMs;
+    // How many of the step's results were executed for their subscriber, not shared.
+    const executed =
+      last.own === undefined
+        ? ""
+        : `, results executed ${last.own - (first.own ?? 0)}, shared ${(last.shared ?? 0) - (first.shared ?? 0)}`;
     const latencies: number[] = [];
     // The lag is read from the sockets' own receipt times, not from /status: a client process
     // behind on its sockets would answer late, after catching up.
@@ -299,7 +324,7 @@ export async function benchCapacity(url: string, quick: boolean, logger: Logger,
       sustained: onSchedule && lag <= LAG_BATCHES && drained !== null && stale === 0 && errors === 0,
     };
     log(
-      `capacity ${side.name} ${rate} batches/s: ${result.sustained ? "sustained" : "behind"} (${onSchedule ? "" : "publishing overran the schedule, "}lag ${lag.toFixed(1)} batches, drained ${drained === null ? "no" : `${Math.round(drained)} ms`}, stale ${stale}, p99 ${Math.round(result.p99)} ms${stallMs === null ? "" : `, stall ${Math.round(stallMs)} ms`})`,
+      `capacity ${side.name} ${rate} batches/s: ${result.sustained ? "sustained" : "behind"} (${onSchedule ? "" : "publishing overran the schedule, "}lag ${lag.toFixed(1)} batches, drained ${drained === null ? "no" : `${Math.round(drained)} ms`}, stale ${stale}, p99 ${Math.round(result.p99)} ms${stallMs === null ? "" : `, stall ${Math.round(stallMs)} ms`}${executed})`,
     );
     return result;
   }

@@ -36,8 +36,11 @@ export interface GraphQLContext {
   authorization: string | null;
   /** Who is calling, for per-client limits (remote address). */
   clientId: string;
-  /** Resolves when the client's connection can take more data (WebSocket send buffer drained). */
-  backpressure?: () => Promise<void>;
+  /**
+   * Resolves when the client's connection can take more data (WebSocket send buffer drained);
+   * undefined when it can now.
+   */
+  backpressure?: () => Promise<void> | undefined;
   /** Subscriptions: when the event being resolved arrived (performance.now()), for its latencyMs. */
   liveEventAt?: number;
 }

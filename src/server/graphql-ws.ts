@@ -100,7 +100,11 @@ export function serveGraphQLWs(options: {
         const socket = ctx.extra.socket;
         const contextValue: WsContext = {
           ...((await contextFactory()) as GraphQLContext),
-          backpressure: () => drained(socket),
+          // undefined while the socket has room: the feed goes on without waiting a microtask.
+          backpressure: () =>
+            socket.bufferedAmount > WS_HIGH_WATER_BYTES && socket.readyState === socket.OPEN
+              ? drained(socket)
+              : undefined,
           wsStartedAt,
         };
         return {

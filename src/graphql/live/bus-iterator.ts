@@ -11,7 +11,7 @@ export interface BusEventsOptions<K extends EventName> {
    */
   keyOf?: (event: PipelineEvents[K]) => string | null;
   /** Resolves when the client's connection can take more (the WebSocket send buffer drained). */
-  backpressure?: () => Promise<void>;
+  backpressure?: () => Promise<void> | undefined;
 }
 
 /**

@@ -48,7 +48,7 @@ export async function* candleUpdates(
   options: CandleFeedOptions,
   assetId: number,
   interval: Interval,
-  io: { signal: AbortSignal; backpressure?: () => Promise<void> },
+  io: { signal: AbortSignal; backpressure?: () => Promise<void> | undefined },
 ): AsyncGenerator<CandleUpdate> {
   const { prisma, bus, finality } = options;
   const log = options.logger?.child({ module: "candle-feed", assetId, interval });

@@ -101,4 +101,42 @@ describe("createTimeSlices", () => {
     expect(order[0]).toBe("pump");
     expect(order).toHaveLength(4);
   });
+
+  it("a permit is kept for up to `burst` steps in a row while the slice lasts, then goes to the next in line", async () => {
+    let now = 0;
+    const slices = createTimeSlices(10, { permits: 1, clock: () => now });
+    const log: string[] = [];
+    const worker = async (name: string, steps: number) => {
+      const permit = slices.permit(3);
+      for (let i = 0; i < steps; i++) {
+        if (!permit.held) await permit.take();
+        log.push(name);
+        now += 0.1;
+        await Promise.resolve(); // the send, a few microtasks later
+        permit.delivered();
+      }
+      permit.release();
+    };
+    await Promise.all([worker("a", 6), worker("b", 6)]);
+    // One permit: a holds it for 3 steps, then b (waiting) gets it for 3, and so on.
+    expect(log.join("")).toBe("aaabbbaaabbb");
+    expect(slices.inFlight).toBe(0);
+  });
+
+  it("a permit goes back once the slice is spent, whatever is left of its burst, and release() is idempotent", async () => {
+    let now = 0;
+    const slices = createTimeSlices(10, { permits: 4, clock: () => now });
+    const permit = slices.permit(16);
+    await permit.take();
+    expect(permit.held).toBe(true);
+    expect(slices.inFlight).toBe(1);
+    permit.delivered();
+    expect(permit.held).toBe(true);
+    now += 10; // the slice is spent
+    permit.delivered();
+    expect(permit.held).toBe(false);
+    expect(slices.inFlight).toBe(0);
+    permit.release();
+    expect(slices.inFlight).toBe(0);
+  });
 });

@@ -9,7 +9,8 @@
  * has executed and sent it and asks for the next). A step may start while the current slice
  * lasts; once it is spent, waiting steps start in the next turn. So a turn runs at most the slice
  * plus the `permits` steps that had already started: a bound that does not grow with the number
- * of subscribers. Waiting steps start in arrival order, so subscribers take turns. The pump,
+ * of subscribers. Waiting steps start in arrival order, so subscribers take turns; a permit()
+ * is kept for a few steps in a row while the slice lasts (no more than a step each past it). The pump,
  * which fills their buffers, only pauses (pause()): queued behind the steps once per subscriber,
  * it would take a turn per subscriber to hand out one page.
  */
@@ -45,21 +46,54 @@ export function createTimeSlices(sliceMs: number, options: { permits?: number; c
     }
   }
 
-  return {
-    /** Resolves when this step may run; call leave() when it is done. */
-    enter(): Promise<void> {
-      if (waiting.length === 0 && inFlight < permits && !spent()) {
-        inFlight++;
-        return Promise.resolve();
-      }
-      return new Promise<void>((resolve) => {
-        waiting.push(resolve);
-        admit();
-      });
-    },
-    leave(): void {
-      inFlight--;
+  /** Resolves when this step may run; call leave() when it is done. */
+  function enter(): Promise<void> {
+    if (waiting.length === 0 && inFlight < permits && !spent()) {
+      inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      waiting.push(resolve);
       admit();
+    });
+  }
+
+  function leave(): void {
+    inFlight--;
+    admit();
+  }
+
+  return {
+    enter,
+    leave,
+    /**
+     * One consumer's permit, kept for up to `burst` steps in a row while the slice lasts: take()
+     * before a step (resolves at once while held), delivered() after it, release() before
+     * anything that waits. A subscriber's updates of one turn then leave in one socket write.
+     */
+    permit(burst: number) {
+      let held = false;
+      let steps = 0;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        leave();
+      };
+      return {
+        get held() {
+          return held;
+        },
+        async take(): Promise<void> {
+          if (held) return;
+          await enter();
+          held = true;
+          steps = 0;
+        },
+        delivered(): void {
+          if (held && (++steps >= burst || spent())) release();
+        },
+        release,
+      };
     },
     /**
      * For work that holds no permit and must not queue behind the steps it feeds (the pump): once
