@@ -277,10 +277,10 @@ export async function marketDataPageSql(
 
 /**
  * Whether one generic plan is right for every value of the filter, so the statement may stay
- * prepared: no filter (the observed_at index, newest or oldest first, from the cursor) or one
+ * prepared: no filter (the (observed_at, id) index, newest or oldest first, from the cursor) or one
  * asset (its (asset_id, observed_at) index). Symbols, several assets, sources or a time range
  * are planned per request: how many rows they match decides the plan (a rare asset or source
- * read through the observed_at index would walk the whole table).
+ * read through the (observed_at, id) index would walk the whole table).
  */
 function planStable(filter: MarketDataFilter | null | undefined): boolean {
   if (!filter) return true;
