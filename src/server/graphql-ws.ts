@@ -21,10 +21,18 @@ const WS_HIGH_WATER_BYTES = 256 * 1024;
 /** A client that has not answered a ping within this long is dropped (as graphql-ws/use/ws did). */
 const PING_EVERY_MS = 12_000;
 
-async function drained(socket: WebSocket): Promise<void> {
-  while (socket.bufferedAmount > WS_HIGH_WATER_BYTES && socket.readyState === socket.OPEN) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+const congested = (socket: WebSocket) =>
+  socket.bufferedAmount > WS_HIGH_WATER_BYTES && socket.readyState === socket.OPEN;
+
+/**
+ * Resolves once the socket is back under the mark; undefined while it is under it, so the feed
+ * goes on without waiting a microtask per update.
+ */
+function drained(socket: WebSocket): Promise<void> | undefined {
+  if (!congested(socket)) return undefined;
+  return (async () => {
+    while (congested(socket)) await new Promise((resolve) => setTimeout(resolve, 20));
+  })();
 }
 
 /**
@@ -100,11 +108,7 @@ export function serveGraphQLWs(options: {
         const socket = ctx.extra.socket;
         const contextValue: WsContext = {
           ...((await contextFactory()) as GraphQLContext),
-          // undefined while the socket has room: the feed goes on without waiting a microtask.
-          backpressure: () =>
-            socket.bufferedAmount > WS_HIGH_WATER_BYTES && socket.readyState === socket.OPEN
-              ? drained(socket)
-              : undefined,
+          backpressure: () => drained(socket),
           wsStartedAt,
         };
         return {
