@@ -69,7 +69,7 @@ describeOnEachDatabase(
       );
       expect(plans).toHaveLength(2);
       // 101 rows fetched (the page and one to know whether more follow), plus at most one
-      // look-ahead row per partition the merge opens; 2,000 when the index lacks id.
+      // look-ahead row per partition the merge opens; 4,000 with the old observed_at index.
       for (const plan of plans) expect(observationRowsRead(plan)).toBeLessThanOrEqual(110);
     });
   },
